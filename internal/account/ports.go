@@ -16,8 +16,10 @@ type Store interface {
 	// CreateUser inserts u with its password hash. When u.PushToken is set
 	// it also registers that token as a device record of u (with no device
 	// id, type "other"), moving it from any user who held it. A taken email
-	// is EConflict.
-	CreateUser(ctx context.Context, u *usersvc.User, passwordHash string) error
+	// is EConflict. displaced holds the ids of the other users who lost that
+	// token (a record of theirs went, or it was their current token), each
+	// once, in no set order; it is empty when nobody else held it.
+	CreateUser(ctx context.Context, u *usersvc.User, passwordHash string) (displaced []string, err error)
 	// UserByID returns the user or ENotFound.
 	UserByID(ctx context.Context, id string) (*usersvc.User, error)
 	// UserByEmail returns the user whose canonical email is email, with its
@@ -32,8 +34,11 @@ type Store interface {
 	// one of d.DeviceID, else the one holding d.Token; the token is removed
 	// from every other record (of this user or another) and from any other
 	// user's current token. d.ID, d.CreatedAt, d.UpdatedAt and d.LastSeenAt
-	// are filled in. ENotFound when the user does not exist.
-	RegisterPushToken(ctx context.Context, d *usersvc.Device, now time.Time) error
+	// are filled in. displaced holds the ids of the users other than
+	// d.UserID who lost d.Token (a record of theirs went, or it was their
+	// current token), each once, in no set order; it is empty when nobody
+	// else held it. ENotFound when the user does not exist.
+	RegisterPushToken(ctx context.Context, d *usersvc.Device, now time.Time) (displaced []string, err error)
 	// ClearPushToken sets the user's current token to null and removes the
 	// record of deviceID when it is given, else the record holding the
 	// token that was current. ENotFound when the user does not exist.
@@ -76,8 +81,9 @@ type Store interface {
 	DeleteDevice(ctx context.Context, userID, deviceID string, now time.Time) error
 	// InvalidatePushTokens removes every record holding one of tokens,
 	// whoever holds it, clears them as any user's current token, and returns
-	// the number of records removed.
-	InvalidatePushTokens(ctx context.Context, tokens []string, now time.Time) (int, error)
+	// the ids of the users who lost a record or a current token (each once,
+	// in no set order) and the number of records removed.
+	InvalidatePushTokens(ctx context.Context, tokens []string, now time.Time) (affected []string, removed int, err error)
 
 	// UpdateName changes the user's name, or ENotFound.
 	UpdateName(ctx context.Context, userID, name string, now time.Time) (*usersvc.User, error)

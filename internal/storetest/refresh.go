@@ -1,0 +1,225 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
+)
+
+// login starts a family for userID at now that lives for life, and returns
+// it with its first token.
+func login(t testing.TB, s account.Store, userID string, now time.Time, life time.Duration) (account.RefreshFamily, account.RefreshToken) {
+	t.Helper()
+	f := account.RefreshFamily{ID: newID(t), UserID: userID, CreatedAt: now, ExpiresAt: now.Add(life)}
+	first := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: userID, IssuedAt: now, ExpiresAt: f.ExpiresAt}
+	if err := s.CreateRefreshFamily(t.Context(), f, first); err != nil {
+		t.Fatalf("CreateRefreshFamily: %v", err)
+	}
+	return f, first
+}
+
+func state(t testing.TB, s account.Store, jti string) account.RefreshState {
+	t.Helper()
+	st, err := s.RefreshTokenState(t.Context(), jti)
+	if err != nil {
+		t.Fatalf("RefreshTokenState(%s): %v", jti, err)
+	}
+	return st
+}
+
+// sameState fails unless got describes token tok of a family expiring at
+// famExpires with the given flags.
+func sameState(t testing.TB, got account.RefreshState, tok account.RefreshToken, famExpires time.Time, spent, revoked bool) {
+	t.Helper()
+	g := got.Token
+	if g.JTI != tok.JTI || g.FamilyID != tok.FamilyID || g.UserID != tok.UserID || g.ParentJTI != tok.ParentJTI {
+		t.Errorf("token = %+v, want %+v", g, tok)
+	}
+	sameTime(t, "issued_at", g.IssuedAt, tok.IssuedAt)
+	sameTime(t, "expires_at", g.ExpiresAt, tok.ExpiresAt)
+	sameTime(t, "family expires_at", got.FamilyExpiresAt, famExpires)
+	if got.AlreadySpent != spent || got.FamilyRevoked != revoked {
+		t.Errorf("spent, revoked = %v, %v; want %v, %v", got.AlreadySpent, got.FamilyRevoked, spent, revoked)
+	}
+}
+
+func testRefreshFamily(t *testing.T, s account.Store) {
+	ctx := t.Context()
+	u := create(t, s, "Session", at(0))
+	f, first := login(t, s, u.ID, at(10), 24*time.Hour)
+	sameState(t, state(t, s, first.JTI), first, f.ExpiresAt, false, false)
+
+	st, err := s.SpendRefreshToken(ctx, first.JTI, at(20))
+	if err != nil {
+		t.Fatalf("SpendRefreshToken: %v", err)
+	}
+	sameState(t, st, first, f.ExpiresAt, false, false)
+	child := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: u.ID, ParentJTI: first.JTI, IssuedAt: at(20), ExpiresAt: f.ExpiresAt}
+	if err := s.AddRefreshToken(ctx, child); err != nil {
+		t.Fatalf("AddRefreshToken: %v", err)
+	}
+	sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, false, false)
+	sameState(t, state(t, s, first.JTI), first, f.ExpiresAt, true, false)
+
+	// Spending again reports the earlier spend and changes nothing else.
+	st, err = s.SpendRefreshToken(ctx, first.JTI, at(30))
+	if err != nil {
+		t.Fatalf("SpendRefreshToken again: %v", err)
+	}
+	sameState(t, st, first, f.ExpiresAt, true, false)
+	sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, false, false)
+
+	t.Run("unknown user", func(t *testing.T) {
+		f := account.RefreshFamily{ID: newID(t), UserID: newID(t), CreatedAt: at(0), ExpiresAt: at(60)}
+		tok := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: f.UserID, IssuedAt: at(0), ExpiresAt: at(60)}
+		wantCode(t, s.CreateRefreshFamily(ctx, f, tok), usersvc.ENotFound)
+		_, err := s.RefreshTokenState(ctx, tok.JTI)
+		wantCode(t, err, usersvc.ENotFound)
+	})
+	t.Run("unknown family", func(t *testing.T) {
+		tok := account.RefreshToken{JTI: newID(t), FamilyID: newID(t), UserID: u.ID, ParentJTI: first.JTI, IssuedAt: at(0), ExpiresAt: at(60)}
+		wantCode(t, s.AddRefreshToken(ctx, tok), usersvc.ENotFound)
+	})
+	t.Run("duplicate jti", func(t *testing.T) {
+		dup := child
+		dup.ParentJTI = ""
+		wantCode(t, s.AddRefreshToken(ctx, dup), usersvc.EConflict)
+		sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, false, false)
+	})
+}
+
+func testSpendRefreshTokenConcurrent(t *testing.T, s account.Store) {
+	const n = 20
+	u := create(t, s, "Spender", at(0))
+	f, first := login(t, s, u.ID, at(0), time.Hour)
+	states := make([]account.RefreshState, n)
+	errs := concurrently(n, func(i int) error {
+		var err error
+		states[i], err = s.SpendRefreshToken(t.Context(), first.JTI, at(i+1))
+		return err
+	})
+	fresh := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("spend %d: %v", i, err)
+		}
+		if states[i].Token.JTI != first.JTI || states[i].Token.FamilyID != f.ID {
+			t.Errorf("spend %d returned token %+v", i, states[i].Token)
+		}
+		if !states[i].AlreadySpent {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Fatalf("%d of %d concurrent spends saw an unspent token, want exactly 1", fresh, n)
+	}
+	if !state(t, s, first.JTI).AlreadySpent {
+		t.Errorf("token is not spent after the spends")
+	}
+}
+
+func testRevokeRefreshFamily(t *testing.T, s account.Store) {
+	ctx := t.Context()
+	u := create(t, s, "Revoke", at(0))
+	f, first := login(t, s, u.ID, at(0), time.Hour)
+	child := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: u.ID, ParentJTI: first.JTI, IssuedAt: at(5), ExpiresAt: f.ExpiresAt}
+	if err := s.AddRefreshToken(ctx, child); err != nil {
+		t.Fatalf("AddRefreshToken: %v", err)
+	}
+	other, otherFirst := login(t, s, u.ID, at(1), time.Hour)
+
+	for i := range 2 { // idempotent
+		if err := s.RevokeRefreshFamily(ctx, f.ID, at(10+i)); err != nil {
+			t.Fatalf("RevokeRefreshFamily #%d: %v", i+1, err)
+		}
+		sameState(t, state(t, s, first.JTI), first, f.ExpiresAt, false, true)
+		sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, false, true)
+		sameState(t, state(t, s, otherFirst.JTI), otherFirst, other.ExpiresAt, false, false)
+	}
+	// A spend in a revoked family still reports the revocation.
+	st, err := s.SpendRefreshToken(ctx, child.JTI, at(20))
+	if err != nil {
+		t.Fatalf("SpendRefreshToken: %v", err)
+	}
+	sameState(t, st, child, f.ExpiresAt, false, true)
+	// A family that is gone needs no revoking.
+	if err := s.RevokeRefreshFamily(ctx, newID(t), at(30)); err != nil {
+		t.Errorf("RevokeRefreshFamily(unknown) = %v, want nil", err)
+	}
+}
+
+func testDeleteExpiredRefreshTokens(t *testing.T, s account.Store) {
+	ctx := t.Context()
+	u := create(t, s, "Expiry", at(0))
+	short, shortFirst := login(t, s, u.ID, at(0), time.Hour)
+	child := account.RefreshToken{JTI: newID(t), FamilyID: short.ID, UserID: u.ID, ParentJTI: shortFirst.JTI, IssuedAt: at(60), ExpiresAt: short.ExpiresAt}
+	if err := s.AddRefreshToken(ctx, child); err != nil {
+		t.Fatalf("AddRefreshToken: %v", err)
+	}
+	edge, edgeFirst := login(t, s, u.ID, at(0), 2*time.Hour)
+	long, longFirst := login(t, s, u.ID, at(0), 3*time.Hour)
+
+	if n, err := s.DeleteExpiredRefreshTokens(ctx, at(0)); err != nil || n != 0 {
+		t.Fatalf("DeleteExpiredRefreshTokens(start) = %d, %v; want 0", n, err)
+	}
+	// Expired before the cut-off goes; expiring exactly at it stays.
+	n, err := s.DeleteExpiredRefreshTokens(ctx, edge.ExpiresAt)
+	if err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredRefreshTokens = %d, %v; want 1", n, err)
+	}
+	for _, jti := range []string{shortFirst.JTI, child.JTI} {
+		_, err := s.RefreshTokenState(ctx, jti)
+		wantCode(t, err, usersvc.ENotFound)
+	}
+	sameState(t, state(t, s, edgeFirst.JTI), edgeFirst, edge.ExpiresAt, false, false)
+	sameState(t, state(t, s, longFirst.JTI), longFirst, long.ExpiresAt, false, false)
+	// A successor can no longer join a deleted family.
+	late := account.RefreshToken{JTI: newID(t), FamilyID: short.ID, UserID: u.ID, ParentJTI: child.JTI, IssuedAt: at(7200), ExpiresAt: short.ExpiresAt}
+	wantCode(t, s.AddRefreshToken(ctx, late), usersvc.ENotFound)
+
+	if n, err := s.DeleteExpiredRefreshTokens(ctx, at(100000)); err != nil || n != 2 {
+		t.Fatalf("DeleteExpiredRefreshTokens(later) = %d, %v; want 2", n, err)
+	}
+	_, err = s.RefreshTokenState(ctx, longFirst.JTI)
+	wantCode(t, err, usersvc.ENotFound)
+	// The user stays.
+	getUser(t, s, u.ID)
+}
+
+func testRevokeUserRefreshFamilies(t *testing.T, s account.Store) {
+	ctx := t.Context()
+	u := create(t, s, "Everywhere", at(0))
+	other := create(t, s, "Elsewhere", at(0))
+	f1, t1 := login(t, s, u.ID, at(1), time.Hour)
+	f2, t2 := login(t, s, u.ID, at(2), time.Hour)
+	f3, t3 := login(t, s, u.ID, at(3), time.Hour)
+	fo, to := login(t, s, other.ID, at(4), time.Hour)
+	if err := s.RevokeRefreshFamily(ctx, f3.ID, at(5)); err != nil {
+		t.Fatalf("RevokeRefreshFamily: %v", err)
+	}
+
+	n, err := s.RevokeUserRefreshFamilies(ctx, u.ID, f1.ID, at(6))
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUserRefreshFamilies(except f1) = %d, %v; want 1", n, err)
+	}
+	sameState(t, state(t, s, t1.JTI), t1, f1.ExpiresAt, false, false)
+	sameState(t, state(t, s, t2.JTI), t2, f2.ExpiresAt, false, true)
+	sameState(t, state(t, s, t3.JTI), t3, f3.ExpiresAt, false, true)
+	sameState(t, state(t, s, to.JTI), to, fo.ExpiresAt, false, false)
+
+	n, err = s.RevokeUserRefreshFamilies(ctx, u.ID, "", at(7))
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUserRefreshFamilies(all) = %d, %v; want 1", n, err)
+	}
+	sameState(t, state(t, s, t1.JTI), t1, f1.ExpiresAt, false, true)
+	sameState(t, state(t, s, to.JTI), to, fo.ExpiresAt, false, false)
+
+	if n, err = s.RevokeUserRefreshFamilies(ctx, u.ID, "", at(8)); err != nil || n != 0 {
+		t.Errorf("RevokeUserRefreshFamilies(again) = %d, %v; want 0", n, err)
+	}
+	if n, err = s.RevokeUserRefreshFamilies(ctx, newID(t), "", at(8)); err != nil || n != 0 {
+		t.Errorf("RevokeUserRefreshFamilies(unknown user) = %d, %v; want 0", n, err)
+	}
+}
