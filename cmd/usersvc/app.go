@@ -1,0 +1,256 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/httpapi"
+	"github.com/usersvc/usersvc/internal/password"
+	"github.com/usersvc/usersvc/internal/postgres"
+	"github.com/usersvc/usersvc/internal/sqlite"
+	"github.com/usersvc/usersvc/internal/token"
+)
+
+// version returns the module version the binary was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// store is a Store that can also bring its schema up to date.
+type store interface {
+	account.Store
+	Migrate(ctx context.Context) error
+}
+
+// openStore opens the configured database and applies pending migrations.
+func openStore(ctx context.Context, cfg *config) (store, error) {
+	var (
+		s   store
+		err error
+	)
+	if cfg.postgres() {
+		s, err = postgres.Open(ctx, cfg.DatabaseURL)
+	} else {
+		s, err = sqlite.Open(ctx, cfg.sqlitePath())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return s, nil
+}
+
+// app is the service wired together.
+type app struct {
+	cfg      *config
+	logger   *slog.Logger
+	store    store
+	tokens   *token.Service
+	accounts *account.Service
+	health   httpapi.Health
+	closers  []func()
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// newApp opens the store, loads the keys and builds the use cases.
+func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
+	a := &app{cfg: cfg, logger: newLogger(cfg, logw)}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	a.closers = append(a.closers, func() { st.Close() })
+	tokens, err := loadTokens(cfg, a.logger)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.tokens = tokens
+	hasherOpts := []password.Option{}
+	if cfg.HashConcurrency > 0 {
+		hasherOpts = append(hasherOpts, password.WithMaxConcurrent(cfg.HashConcurrency))
+	}
+	hasher, err := password.New(hasherOpts...)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.accounts = account.New(st, hasher, tokens, account.Options{
+		ServiceKeys: cfg.ServiceKeys,
+		Logger:      a.logger,
+	})
+	a.health = httpapi.Health{Database: st.Ping, Draining: new(atomic.Bool)}
+	return a, nil
+}
+
+// serve runs the HTTP server until ctx ends, then drains and returns nil.
+func serve(ctx context.Context, cfg *config, logw io.Writer) error {
+	a, err := newApp(ctx, cfg, logw)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	clientIP := httpapi.RemoteAddr
+	if len(cfg.TrustedProxies) > 0 {
+		clientIP = httpapi.TrustProxies(cfg.TrustedProxies)
+	}
+	handler := httpapi.NewServer(a.logger, httpapi.Config{
+		Version:            version(),
+		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+		TrustedProxies:     clientIP,
+		JWKS:               a.tokens.JWKS,
+	}, a.accounts, a.health)
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	a.logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()),
+		slog.Bool("postgres", cfg.postgres()), slog.Bool("redis", cfg.RedisURL != ""))
+
+	go purgeExpiredRefreshTokens(ctx, a.store, a.logger)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Stop: readiness fails first, so load balancers stop sending; then the
+	// requests in flight finish; then the stores close (deferred).
+	a.health.Draining.Store(true)
+	a.logger.Info("stopping: draining requests", slog.Duration("drain_delay", cfg.DrainDelay))
+	time.Sleep(cfg.DrainDelay)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.logger.Info("stopped")
+	return nil
+}
+
+// purgeExpiredRefreshTokens removes expired refresh families hourly.
+func purgeExpiredRefreshTokens(ctx context.Context, st account.Store, logger *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := st.DeleteExpiredRefreshTokens(ctx, time.Now().UTC()); err != nil {
+				logger.Warn("purging expired refresh tokens failed", slog.Any("error", err))
+			} else if n > 0 {
+				logger.Info("purged expired refresh tokens", slog.Int("families", n))
+			}
+		}
+	}
+}
+
+func migrate(ctx context.Context, cfg *config, stdout, logw io.Writer) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	st.Close()
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}
+
+// createAdmin makes an admin user; the password is the first line of stdin.
+func createAdmin(ctx context.Context, cfg *config, args []string, stdin io.Reader, stdout, logw io.Writer) error {
+	fs := flag.NewFlagSet("create-admin", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	email := fs.String("email", "", "the admin's email")
+	name := fs.String("name", "", "the admin's name")
+	if err := fs.Parse(args); err != nil || fs.NArg() > 0 || *email == "" || *name == "" {
+		return usageError("usage: usersvc create-admin --email E --name N (password on standard input)")
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	a, err := newApp(ctx, cfg, logw)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	u, err := a.accounts.CreateAdmin(ctx, usersvc.Registration{Email: *email, Name: *name, Password: usersvc.Password(pw)})
+	if err != nil {
+		return errors.New(usersvc.ErrorMessage(err))
+	}
+	fmt.Fprintf(stdout, "admin created: %s %s\n", u.ID, u.Email)
+	return nil
+}
+
+// healthcheck asks the local server's readiness route, for a container
+// HEALTHCHECK in an image with no shell.
+func healthcheck(ctx context.Context, cfg *config) error {
+	host := cfg.Host
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, strconv.Itoa(cfg.Port))+"/health/readiness", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: readiness answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// secretKeyFile keeps the generated HS256 secret of the embedded default.
+func secretKeyFile(cfg *config) string { return filepath.Join(cfg.DataDir, "secret_key") }

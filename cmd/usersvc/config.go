@@ -1,0 +1,230 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
+)
+
+// config is the service's configuration, read once from the environment.
+type config struct {
+	Host                 string
+	Port                 int
+	DataDir              string
+	DatabaseURL          string // postgres://… or sqlite:PATH
+	RedisURL             string // empty: in-process cache
+	SecretKey            string
+	JWTAlgorithm         string
+	JWTPrivateKeyFile    string
+	AccessTokenLifetime  time.Duration
+	RefreshTokenLifetime time.Duration
+	ServiceKeys          account.ServiceKeys
+	TrustedProxies       []netip.Prefix
+	CORSAllowedOrigins   []string
+	LogLevel             slog.Level
+	LogFormat            string
+	ShutdownTimeout      time.Duration
+	DrainDelay           time.Duration
+	HashConcurrency      int
+}
+
+// postgres reports whether the database is PostgreSQL.
+func (c *config) postgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
+// sqlitePath is the SQLite file of a sqlite: URL.
+func (c *config) sqlitePath() string { return strings.TrimPrefix(c.DatabaseURL, "sqlite:") }
+
+// configError names the variable that stopped the start.
+type configError struct {
+	name, problem string
+}
+
+func (e *configError) Error() string { return "config: " + e.name + ": " + e.problem }
+
+// loadConfig reads the environment through getenv. The first bad variable
+// stops it, with an error naming that variable.
+func loadConfig(getenv func(string) string) (*config, error) {
+	c := &config{
+		Host:      getenv("HOST"),
+		DataDir:   or(getenv("DATA_DIR"), "./data"),
+		SecretKey: getenv("SECRET_KEY"),
+	}
+	var err error
+	bad := func(name, format string, args ...any) error {
+		return &configError{name: name, problem: fmt.Sprintf(format, args...)}
+	}
+	if c.Port, err = strconv.Atoi(or(getenv("PORT"), "8000")); err != nil || c.Port < 0 || c.Port > 65535 {
+		return nil, bad("PORT", "must be a port number from 0 to 65535")
+	}
+	if c.DatabaseURL, err = databaseURL(getenv, c.DataDir); err != nil {
+		return nil, err
+	}
+	if c.RedisURL, err = redisURL(getenv); err != nil {
+		return nil, err
+	}
+	c.JWTAlgorithm = or(getenv("JWT_ALGORITHM"), "HS256")
+	switch c.JWTAlgorithm {
+	case "HS256", "EdDSA", "ES256", "RS256":
+	default:
+		return nil, bad("JWT_ALGORITHM", "must be one of HS256, EdDSA, ES256, RS256")
+	}
+	c.JWTPrivateKeyFile = getenv("JWT_PRIVATE_KEY_FILE")
+	if c.SecretKey != "" && len(c.SecretKey) < 32 {
+		return nil, bad("SECRET_KEY", "must be at least 32 characters long")
+	}
+	if c.postgres() {
+		if c.JWTAlgorithm == "HS256" && c.SecretKey == "" {
+			return nil, bad("SECRET_KEY", "must be set when the database is PostgreSQL (a generated key would live on one replica's disk)")
+		}
+		if c.JWTAlgorithm != "HS256" && c.JWTPrivateKeyFile == "" {
+			return nil, bad("JWT_PRIVATE_KEY_FILE", "must be set for %s when the database is PostgreSQL", c.JWTAlgorithm)
+		}
+	}
+	durations := []struct {
+		name string
+		def  string
+		dst  *time.Duration
+	}{
+		{"ACCESS_TOKEN_LIFETIME", "15m", &c.AccessTokenLifetime},
+		{"REFRESH_TOKEN_LIFETIME", "24h", &c.RefreshTokenLifetime},
+		{"SHUTDOWN_TIMEOUT", "25s", &c.ShutdownTimeout},
+		{"DRAIN_DELAY", "0s", &c.DrainDelay},
+	}
+	for _, d := range durations {
+		v, err := time.ParseDuration(or(getenv(d.name), d.def))
+		if err != nil || v < 0 || (v == 0 && strings.HasSuffix(d.name, "_LIFETIME")) {
+			return nil, bad(d.name, "must be a positive Go duration such as 15m or 24h")
+		}
+		*d.dst = v
+	}
+	if c.ServiceKeys, err = account.ParseServiceKeys(getenv("SERVICE_API_KEYS")); err != nil {
+		return nil, bad("SERVICE_API_KEYS", "%s", usersvc.ErrorMessage(err))
+	}
+	for p := range strings.SplitSeq(getenv("TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return nil, bad("TRUSTED_PROXIES", "%q is not a CIDR or an address", p)
+			}
+			prefix = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
+	for o := range strings.SplitSeq(getenv("CORS_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+				return nil, bad("CORS_ALLOWED_ORIGINS", "%q is not an origin such as https://app.example.com", o)
+			}
+			o = u.Scheme + "://" + u.Host
+		}
+		c.CORSAllowedOrigins = append(c.CORSAllowedOrigins, o)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("LOG_LEVEL"), "info"))); err != nil {
+		return nil, bad("LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	c.LogFormat = or(getenv("LOG_FORMAT"), "json")
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return nil, bad("LOG_FORMAT", "must be json or text")
+	}
+	if v := getenv("PASSWORD_HASH_CONCURRENCY"); v != "" {
+		if c.HashConcurrency, err = strconv.Atoi(v); err != nil || c.HashConcurrency < 1 {
+			return nil, bad("PASSWORD_HASH_CONCURRENCY", "must be a whole number of at least 1")
+		}
+	}
+	return c, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// databaseURL picks the database: DATABASE_URL, else the DB_* variables
+// when DB_NAME is set, else the SQLite file in the data directory.
+func databaseURL(getenv func(string) string, dataDir string) (string, error) {
+	if v := getenv("DATABASE_URL"); v != "" {
+		switch {
+		case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+			if _, err := url.Parse(v); err != nil {
+				return "", &configError{"DATABASE_URL", "is not a valid URL"}
+			}
+			return v, nil
+		case strings.HasPrefix(v, "sqlite:"):
+			if strings.TrimPrefix(v, "sqlite:") == "" {
+				return "", &configError{"DATABASE_URL", "sqlite: needs a file path, as in sqlite:/var/lib/usersvc/usersvc.db"}
+			}
+			return v, nil
+		}
+		return "", &configError{"DATABASE_URL", "must start with postgres://, postgresql:// or sqlite:"}
+	}
+	if name := getenv("DB_NAME"); name != "" {
+		port := or(getenv("DB_PORT"), "5432")
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return "", &configError{"DB_PORT", "must be a port number"}
+		}
+		u := url.URL{Scheme: "postgres", Host: or(getenv("DB_HOST"), "localhost") + ":" + port, Path: "/" + name}
+		if user := getenv("DB_USER"); user != "" {
+			if pw := getenv("DB_PASSWORD"); pw != "" {
+				u.User = url.UserPassword(user, pw)
+			} else {
+				u.User = url.User(user)
+			}
+		}
+		q := url.Values{}
+		switch mode := getenv("DB_SSLMODE"); mode {
+		case "":
+		case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+			q.Set("sslmode", mode)
+		default:
+			return "", &configError{"DB_SSLMODE", "must be disable, allow, prefer, require, verify-ca or verify-full"}
+		}
+		u.RawQuery = q.Encode()
+		return u.String(), nil
+	}
+	return "sqlite:" + filepath.Join(dataDir, "usersvc.db"), nil
+}
+
+// redisURL picks Redis: REDIS_URL, else REDIS_HOST/REDIS_PORT/REDIS_PASSWORD,
+// else none.
+func redisURL(getenv func(string) string) (string, error) {
+	if v := getenv("REDIS_URL"); v != "" {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return "", &configError{"REDIS_URL", "must look like redis://[:password@]host:port/db"}
+		}
+		return v, nil
+	}
+	host := getenv("REDIS_HOST")
+	if host == "" {
+		return "", nil
+	}
+	port := or(getenv("REDIS_PORT"), "6379")
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", &configError{"REDIS_PORT", "must be a port number"}
+	}
+	u := url.URL{Scheme: "redis", Host: host + ":" + port, Path: "/0"}
+	if pw := getenv("REDIS_PASSWORD"); pw != "" {
+		u.User = url.UserPassword("", pw)
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,184 @@
+package account
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/usersvc/usersvc"
+)
+
+// Limits of the directory reads.
+const (
+	MaxPageLimit  = 100
+	MaxBatchUsers = 1000
+	MaxInvalidate = 1000
+)
+
+// Page is one page of the user list.
+type Page struct {
+	Users []usersvc.User
+	Total int
+	Page  int
+	Limit int
+}
+
+// ListUsers returns one page of users, newest first, for admins and
+// services that may read users.
+func (s *Service) ListUsers(ctx context.Context, p Principal, page, limit int) (*Page, error) {
+	if err := s.requireScope(ctx, p, ScopeUsersRead, true); err != nil {
+		return nil, err
+	}
+	fe := usersvc.FieldErrors{}
+	if page < 1 {
+		fe.Add("page", "Must be a whole number of at least 1")
+	}
+	if limit < 1 || limit > MaxPageLimit {
+		fe.Add("limit", "Must be a whole number from 1 to 100")
+	}
+	if err := fe.Err(); err != nil {
+		return nil, err
+	}
+	users, total, err := s.store.ListUsers(ctx, limit, (page-1)*limit)
+	if err != nil {
+		return nil, err
+	}
+	return &Page{Users: users, Total: total, Page: page, Limit: limit}, nil
+}
+
+// UserWithDevices is a user with every device record, for notification fan-out.
+type UserWithDevices struct {
+	usersvc.User
+	Devices []usersvc.Device
+}
+
+// BatchUsers looks up many users at once with a constant number of
+// queries: the users found with their devices, and the ids not found.
+func (s *Service) BatchUsers(ctx context.Context, p Principal, ids []string) ([]UserWithDevices, []string, error) {
+	if err := s.requireScope(ctx, p, ScopeUsersRead, true); err != nil {
+		return nil, nil, err
+	}
+	fe := usersvc.FieldErrors{}
+	switch {
+	case len(ids) == 0:
+		fe.Add("user_ids", "Must hold at least one id")
+	case len(ids) > MaxBatchUsers:
+		fe.Add("user_ids", "Must hold at most 1000 ids")
+	}
+	want := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil || len(id) != 36 {
+			fe.Add("user_ids", "Invalid UUID format at index "+strconv.Itoa(i))
+			continue
+		}
+		if c := u.String(); !seen[c] {
+			seen[c] = true
+			want = append(want, c)
+		}
+	}
+	if err := fe.Err(); err != nil {
+		return nil, nil, err
+	}
+	users, err := s.store.UsersByIDs(ctx, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	found := make([]string, len(users))
+	for i, u := range users {
+		found[i] = u.ID
+	}
+	devices, err := s.store.DevicesOfUsers(ctx, found)
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := make(map[string]usersvc.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	out := make([]UserWithDevices, 0, len(users))
+	var missing []string
+	for _, id := range want {
+		u, ok := byID[id]
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		out = append(out, UserWithDevices{User: u, Devices: devices[id]})
+	}
+	return out, missing, nil
+}
+
+// Devices returns every device record of the user.
+func (s *Service) Devices(ctx context.Context, p Principal, userID string) ([]usersvc.Device, error) {
+	if err := s.authorize(ctx, p, userID, Read); err != nil {
+		return nil, err
+	}
+	if d, ok := s.cache.Devices(ctx, userID); ok {
+		return d, nil
+	}
+	if _, err := s.user(ctx, userID); err != nil {
+		return nil, err
+	}
+	d, err := s.store.Devices(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.StoreDevices(ctx, userID, d)
+	return d, nil
+}
+
+// DeleteDevice removes one device record of the user.
+func (s *Service) DeleteDevice(ctx context.Context, p Principal, userID, deviceID string) error {
+	if err := s.authorize(ctx, p, userID, Write); err != nil {
+		return err
+	}
+	if _, err := s.user(ctx, userID); err != nil {
+		return err
+	}
+	if err := s.store.DeleteDevice(ctx, userID, deviceID, s.clock()); err != nil {
+		if isNotFound(err) {
+			return &usersvc.Error{Code: usersvc.ENotFound, Message: "Device not found", Err: err}
+		}
+		return err
+	}
+	s.cache.ForgetUser(ctx, userID)
+	s.cache.ForgetDevices(ctx, userID)
+	return nil
+}
+
+// InvalidatePushTokens drops tokens the push provider rejected, whoever
+// holds them, and returns how many device records went.
+func (s *Service) InvalidatePushTokens(ctx context.Context, p Principal, tokens []string) (int, error) {
+	if err := s.requireScope(ctx, p, ScopePushTokensInvalidate, false); err != nil {
+		return 0, err
+	}
+	fe := usersvc.FieldErrors{}
+	switch {
+	case len(tokens) == 0:
+		fe.Add("push_tokens", "Must hold at least one token")
+	case len(tokens) > MaxInvalidate:
+		fe.Add("push_tokens", "Must hold at most 1000 tokens")
+	}
+	clean := make([]string, 0, len(tokens))
+	for i, t := range tokens {
+		c, msgs := usersvc.CheckPushToken(t)
+		if len(msgs) > 0 {
+			fe.Add("push_tokens", msgs[0]+" at index "+strconv.Itoa(i))
+			continue
+		}
+		clean = append(clean, c)
+	}
+	if err := fe.Err(); err != nil {
+		return 0, err
+	}
+	affected, n, err := s.store.InvalidatePushTokens(ctx, clean, s.clock())
+	if err != nil {
+		return 0, err
+	}
+	s.cache.ForgetUser(ctx, affected...)
+	s.cache.ForgetDevices(ctx, affected...)
+	return n, nil
+}

@@ -1,0 +1,122 @@
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
+)
+
+func handleRegister(logger *slog.Logger, accounts *account.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m, err := decodeObject(w, r)
+		if err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		f := newFields(m)
+		var reg usersvc.Registration
+		reg.Email, _ = f.str("email", true)
+		pw, _ := f.str("password", true)
+		reg.Password = usersvc.Password(pw)
+		reg.Name, _ = f.str("name", true)
+		reg.PushToken = f.nullableStr("push_token")
+		if p := f.object("preferences"); p != nil {
+			reg.Preferences = usersvc.PreferencesPatch{Email: p.boolean("email"), Push: p.boolean("push")}
+			p.unknown()
+		}
+		f.unknown()
+		if len(f.fe) > 0 {
+			fail(w, r, logger, reg.Validate(f.fe))
+			return
+		}
+		u, err := accounts.Register(r.Context(), reg)
+		if err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		setUser(r, u.ID, "")
+		respond(w, http.StatusCreated, "User registered successfully", registeredView{UserID: u.ID, userView: viewUser(u)}, nil)
+	})
+}
+
+func handleLogin(logger *slog.Logger, accounts *account.Service, clientIP ClientIPResolver) http.Handler {
+	type data struct {
+		Access  string   `json:"access"`
+		Refresh string   `json:"refresh"`
+		User    userView `json:"user"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		m, err := decodeObject(w, r)
+		if err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		f := newFields(m)
+		email, _ := f.str("email", true)
+		pw, _ := f.str("password", true)
+		f.unknown()
+		if err := f.err(); err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		sess, err := accounts.Login(r.Context(), usersvc.Credentials{Email: email, Password: usersvc.Password(pw)})
+		if err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		setUser(r, sess.User.ID, "")
+		respond(w, http.StatusOK, "Login successful", data{Access: sess.Access, Refresh: sess.Refresh, User: viewUser(sess.User)}, nil)
+	})
+}
+
+// readRefresh decodes a body of the form {"refresh": "…"}.
+func readRefresh(w http.ResponseWriter, r *http.Request) (string, error) {
+	m, err := decodeObject(w, r)
+	if err != nil {
+		return "", err
+	}
+	f := newFields(m)
+	tok, _ := f.str("refresh", true)
+	f.unknown()
+	return tok, f.err()
+}
+
+func handleRefresh(logger *slog.Logger, accounts *account.Service) http.Handler {
+	type data struct {
+		Access  string `json:"access"`
+		Refresh string `json:"refresh"`
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		tok, err := readRefresh(w, r)
+		if err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		sess, err := accounts.Refresh(r.Context(), tok)
+		if err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		setUser(r, sess.User.ID, "")
+		respond(w, http.StatusOK, "Request successful", data{Access: sess.Access, Refresh: sess.Refresh}, nil)
+	})
+}
+
+func handleLogout(logger *slog.Logger, accounts *account.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := readRefresh(w, r)
+		if err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		if err := accounts.Logout(r.Context(), tok); err != nil {
+			fail(w, r, logger, err)
+			return
+		}
+		respond(w, http.StatusOK, "Logged out successfully", nil, nil)
+	})
+}

@@ -1,0 +1,231 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+type ctxKey int
+
+const reqInfoKey ctxKey = iota
+
+// reqInfo is what a request's handlers learn that the access log reports.
+type reqInfo struct {
+	id      string
+	userID  string
+	service string
+}
+
+// setUser records who made the request, for the access log.
+func setUser(r *http.Request, userID, service string) {
+	if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
+		ri.userID, ri.service = userID, service
+	}
+}
+
+// RequestID returns the id of the request ctx belongs to, or "".
+func RequestID(ctx context.Context) string {
+	if ri, ok := ctx.Value(reqInfoKey).(*reqInfo); ok {
+		return ri.id
+	}
+	return ""
+}
+
+// validRequestID accepts ids of 1 to 64 characters from a safe set, so a
+// client's id can be echoed and logged without risk.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusRecorder remembers the status and size of a response.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// middleware wraps the routes with what every request gets: a request id,
+// security headers, CORS, a time bound, panic recovery and an access log.
+func (s *Server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: r.Header.Get("X-Request-ID")}
+		if !validRequestID(ri.id) {
+			ri.id = newRequestID()
+		}
+		ctx := context.WithValue(r.Context(), reqInfoKey, ri)
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+
+		h := w.Header()
+		h.Set("X-Request-ID", ri.id)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.ErrorContext(ctx, "panic serving request", slog.Any("panic", v), slog.String("request_id", ri.id))
+				if rec.status == 0 {
+					msg := "Internal server error"
+					writeJSON(rec, http.StatusInternalServerError, envelope{Error: &msg, Message: msg})
+				}
+			}
+			attrs := []slog.Attr{
+				slog.String("method", r.Method),
+				slog.String("route", routeOf(r)),
+				slog.Int("status", rec.status),
+				slog.Duration("duration", time.Since(start)),
+				slog.Int("bytes", rec.bytes),
+				slog.String("request_id", ri.id),
+				slog.String("client_ip", s.cfg.TrustedProxies(r)),
+			}
+			if ri.userID != "" {
+				attrs = append(attrs, slog.String("user_id", ri.userID))
+			}
+			if ri.service != "" {
+				attrs = append(attrs, slog.String("service", ri.service))
+			}
+			s.logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+		}()
+		if s.cors(rec, r) {
+			return
+		}
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// cors applies the origin allowlist. It answers preflight requests itself
+// and reports whether it did. Origins are never reflected unless listed.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(s.cfg.CORSAllowedOrigins) == 0 {
+		return false
+	}
+	h := w.Header()
+	h.Add("Vary", "Origin")
+	wildcard := slices.Contains(s.cfg.CORSAllowedOrigins, "*")
+	switch {
+	case slices.Contains(s.cfg.CORSAllowedOrigins, origin):
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+	case wildcard:
+		// Any origin, but never with credentials.
+		h.Set("Access-Control-Allow-Origin", "*")
+	default:
+		return false
+	}
+	h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, X-Service-API-Key")
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	return false
+}
+
+// RemoteAddr returns the address of the peer, ignoring X-Forwarded-For.
+func RemoteAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// TrustProxies returns a resolver that believes X-Forwarded-For only when
+// the peer is in one of prefixes: it walks the header from the right and
+// returns the first address that is not a trusted proxy.
+func TrustProxies(prefixes []netip.Prefix) ClientIPResolver {
+	trusted := func(s string) bool {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return false
+		}
+		a = a.Unmap()
+		for _, p := range prefixes {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(r *http.Request) string {
+		peer := RemoteAddr(r)
+		if len(prefixes) == 0 || !trusted(peer) {
+			return peer
+		}
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop := strings.TrimSpace(hops[i])
+			a, err := netip.ParseAddr(hop)
+			if err != nil {
+				return peer
+			}
+			if !trusted(hop) {
+				return a.Unmap().String()
+			}
+		}
+		return peer
+	}
+}
+
+// routeOf returns the route pattern that served r ("GET /api/v1/users/{user_id}"),
+// the same for the forms with and without a trailing slash, or "unmatched".
+func routeOf(r *http.Request) string {
+	p := strings.TrimSuffix(r.Pattern, "/{$}")
+	if p == "" || p == "/" {
+		return "unmatched"
+	}
+	return p
+}

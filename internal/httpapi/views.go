@@ -1,0 +1,38 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/usersvc/usersvc"
+)
+
+// userView is a user as the API shows it.
+type userView struct {
+	ID          string              `json:"id"`
+	Email       string              `json:"email"`
+	Name        string              `json:"name"`
+	PushToken   *string             `json:"push_token"`
+	Preferences usersvc.Preferences `json:"preferences"`
+	CreatedAt   string              `json:"created_at"`
+	UpdatedAt   string              `json:"updated_at"`
+}
+
+// registeredView is the answer to a registration: the user and its id twice.
+type registeredView struct {
+	UserID string `json:"user_id"`
+	userView
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+
+func viewUser(u *usersvc.User) userView {
+	return userView{
+		ID:          u.ID,
+		Email:       u.Email,
+		Name:        u.Name,
+		PushToken:   u.PushToken,
+		Preferences: u.Preferences,
+		CreatedAt:   timestamp(u.CreatedAt),
+		UpdatedAt:   timestamp(u.UpdatedAt),
+	}
+}
