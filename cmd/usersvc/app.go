@@ -17,9 +17,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/httpapi"
+	"github.com/usersvc/usersvc/internal/metrics"
 	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/postgres"
 	"github.com/usersvc/usersvc/internal/sqlite"
@@ -69,11 +72,32 @@ func openStore(ctx context.Context, cfg *config) (store, error) {
 	return s, nil
 }
 
+// poolStats reads the connection pool of either store for the metrics.
+func poolStats(st store) func() metrics.PoolStats {
+	switch st := st.(type) {
+	case *postgres.Store:
+		return func() metrics.PoolStats {
+			s := st.Stats()
+			return metrics.PoolStats{MaxOpen: int(s.MaxConns()), Open: int(s.TotalConns()), InUse: int(s.AcquiredConns()),
+				Idle: int(s.IdleConns()), WaitCount: s.EmptyAcquireCount(), WaitDuration: s.EmptyAcquireWaitTime()}
+		}
+	case *sqlite.Store:
+		return func() metrics.PoolStats {
+			s := st.Stats()
+			return metrics.PoolStats{MaxOpen: s.MaxOpenConnections, Open: s.OpenConnections, InUse: s.InUse,
+				Idle: s.Idle, WaitCount: s.WaitCount, WaitDuration: s.WaitDuration}
+		}
+	}
+	return func() metrics.PoolStats { return metrics.PoolStats{} }
+}
+
 // app is the service wired together.
 type app struct {
 	cfg      *config
 	logger   *slog.Logger
 	store    store
+	registry *prometheus.Registry
+	metrics  *metrics.Metrics
 	tokens   *token.Service
 	accounts *account.Service
 	health   httpapi.Health
@@ -88,12 +112,17 @@ func (a *app) close() {
 
 // newApp opens the store, loads the keys and builds the use cases.
 func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
-	a := &app{cfg: cfg, logger: newLogger(cfg, logw)}
+	a := &app{cfg: cfg, logger: newLogger(cfg, logw), registry: prometheus.NewRegistry()}
+	a.metrics = metrics.New(a.registry, version())
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	a.store = st
+	if err := a.metrics.WatchPool(poolStats(st)); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.closers = append(a.closers, func() { st.Close() })
 	tokens, err := loadTokens(cfg, a.logger)
 	if err != nil {
@@ -101,7 +130,7 @@ func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
 		return nil, err
 	}
 	a.tokens = tokens
-	hasherOpts := []password.Option{}
+	hasherOpts := []password.Option{password.WithObserver(a.metrics.ObserveHash)}
 	if cfg.HashConcurrency > 0 {
 		hasherOpts = append(hasherOpts, password.WithMaxConcurrent(cfg.HashConcurrency))
 	}
@@ -111,8 +140,9 @@ func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
 		return nil, err
 	}
 	a.accounts = account.New(st, hasher, tokens, account.Options{
-		ServiceKeys: cfg.ServiceKeys,
-		Logger:      a.logger,
+		ServiceKeys:     cfg.ServiceKeys,
+		Logger:          a.logger,
+		OnSecurityEvent: a.metrics.SecurityEvent,
 	})
 	a.health = httpapi.Health{Database: st.Ping, Draining: new(atomic.Bool)}
 	return a, nil
@@ -134,6 +164,8 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		TrustedProxies:     clientIP,
 		JWKS:               a.tokens.JWKS,
+		Metrics:            metrics.Handler(a.registry),
+		Instrument:         a.metrics.Middleware,
 	}, a.accounts, a.health)
 	srv := &http.Server{
 		Handler:           handler,

@@ -196,6 +196,35 @@ func TestServeInProcess(t *testing.T) {
 	if strings.Contains(logs.String(), "E2e!password") {
 		t.Error("the password is in the log")
 	}
+	// A failed login and a reused refresh token, then the metrics.
+	post(t, base+"/api/v1/users/login", map[string]any{"email": "e2e@example.com", "password": "Wr0ng!password"})
+	refresh := body["data"].(map[string]any)["refresh"]
+	post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh})
+	post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh})
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, family := range []string{
+		`usersvc_http_requests_total{method="POST",route="POST /api/v1/users/login",status="401"} 1`,
+		`usersvc_http_request_duration_seconds_bucket{`,
+		`usersvc_http_requests_in_flight `,
+		`usersvc_password_hash_duration_seconds_count `,
+		`usersvc_refresh_reuse_total 1`,
+		`usersvc_security_events_total{event="login_failed"} 1`,
+		`usersvc_db_pool_open_connections `,
+		`usersvc_build_info{`,
+	} {
+		if !strings.Contains(string(scrape), family) {
+			t.Errorf("/metrics lacks %s", family)
+		}
+	}
+	if strings.Contains(string(scrape), "e2e@example.com") {
+		t.Error("/metrics holds an email")
+	}
 	port := base[strings.LastIndex(base, ":")+1:]
 	if err := run(t.Context(), []string{"healthcheck"}, env("PORT="+port, "DATA_DIR="+dir), nil, io.Discard, io.Discard); err != nil {
 		t.Errorf("healthcheck on a running server: %v", err)

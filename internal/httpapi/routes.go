@@ -23,6 +23,10 @@ func (s *Server) routes() {
 	s.handle("POST /api/v1/push_tokens/invalidate", handleInvalidatePushTokens(s.logger, s.accounts))
 	s.handle("GET /.well-known/jwks.json", handleJWKS(s.cfg.JWKS))
 
+	if s.cfg.Metrics != nil {
+		s.handle("GET /metrics", s.cfg.Metrics)
+	}
+
 	s.handle("GET /health", handleHealth(s.health, s.cfg.Version))
 	s.handle("GET /health/liveness", handleLiveness())
 	s.handle("GET /health/readiness", handleReadiness(s.health))

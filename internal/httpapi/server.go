@@ -35,6 +35,11 @@ type Config struct {
 	RequestTimeout time.Duration
 	// JWKS returns the public signing keys as a JSON Web Key Set.
 	JWKS func() []byte
+	// Metrics serves GET /metrics; nil leaves the route out.
+	Metrics http.Handler
+	// Instrument wraps the routes to measure each request once its route
+	// is known (r.Pattern set); nil means none.
+	Instrument func(next http.Handler, route func(*http.Request) string) http.Handler
 }
 
 // ClientIPResolver returns the client address of a request.
@@ -66,7 +71,11 @@ func NewServer(logger *slog.Logger, cfg Config, accounts *account.Service, healt
 	}
 	s := &Server{logger: logger, accounts: accounts, health: health, cfg: cfg, mux: http.NewServeMux()}
 	s.routes()
-	s.handler = s.middleware(s.mux)
+	var inner http.Handler = s.mux
+	if cfg.Instrument != nil {
+		inner = cfg.Instrument(inner, routeOf)
+	}
+	s.handler = s.middleware(inner)
 	return s
 }
 

@@ -239,3 +239,17 @@ func truncate(t time.Time) time.Time { return fromMicros(micros(t)) }
 
 // rowScanner is a *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
+
+// Stats reports the pool of read connections and the one write connection,
+// added together.
+func (s *Store) Stats() sql.DBStats {
+	r, w := s.read.Stats(), s.write.Stats()
+	return sql.DBStats{
+		MaxOpenConnections: r.MaxOpenConnections + w.MaxOpenConnections,
+		OpenConnections:    r.OpenConnections + w.OpenConnections,
+		InUse:              r.InUse + w.InUse,
+		Idle:               r.Idle + w.Idle,
+		WaitCount:          r.WaitCount + w.WaitCount,
+		WaitDuration:       r.WaitDuration + w.WaitDuration,
+	}
+}
