@@ -38,6 +38,8 @@ commands:
   migrate                             apply pending migrations and exit
   create-admin --email E --name N     create an admin; the password is read from standard input
   healthcheck                         exit 0 when the local readiness check answers 200
+  import-django --from URL [--dry-run]
+                                      copy the users of the Django service into the database
   version                             print the version
 
 Configuration is read from the environment; see the README.`
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return createAdmin(ctx, cfg, args, stdin, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
+	case "import-django":
+		return importDjango(ctx, cfg, args, getenv, stdout, stderr)
 	}
 	return usageError(fmt.Sprintf("unknown command %q\n%s", cmd, usage))
 }
