@@ -22,6 +22,9 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/v1/users/{user_id}/push_tokens/{device_id}", handleDeleteDevice(s.logger, s.accounts))
 	s.handle("POST /api/v1/push_tokens/invalidate", handleInvalidatePushTokens(s.logger, s.accounts))
 	s.handle("GET /.well-known/jwks.json", handleJWKS(s.cfg.JWKS))
+	s.handle("GET /api/v1/openapi.json", handleOpenAPI())
+	s.handle("GET /docs", handleDocs())
+	s.mux.Handle("GET /docs/assets/", handleDocsAssets())
 
 	if s.cfg.Metrics != nil {
 		s.handle("GET /metrics", s.cfg.Metrics)
