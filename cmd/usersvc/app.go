@@ -139,12 +139,20 @@ func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
 		a.close()
 		return nil, err
 	}
+	c, limits, redisStatus, err := a.cacheAndLimits()
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	a.accounts = account.New(st, hasher, tokens, account.Options{
 		ServiceKeys:     cfg.ServiceKeys,
 		Logger:          a.logger,
 		OnSecurityEvent: a.metrics.SecurityEvent,
+		Cache:           c,
+		Limits:          limits,
+		OnRateLimited:   a.metrics.RateLimited,
 	})
-	a.health = httpapi.Health{Database: st.Ping, Draining: new(atomic.Bool)}
+	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
 	return a, nil
 }
 

@@ -196,25 +196,48 @@ func TestServeInProcess(t *testing.T) {
 	if strings.Contains(logs.String(), "E2e!password") {
 		t.Error("the password is in the log")
 	}
-	// A failed login and a reused refresh token, then the metrics.
-	post(t, base+"/api/v1/users/login", map[string]any{"email": "e2e@example.com", "password": "Wr0ng!password"})
-	refresh := body["data"].(map[string]any)["refresh"]
+	// A read through the cache, failed logins up to the limit, a reused
+	// refresh token, then the metrics.
+	data := body["data"].(map[string]any)
+	for range 2 {
+		req, _ := http.NewRequest("GET", base+"/api/v1/users/"+data["user"].(map[string]any)["id"].(string), nil)
+		req.Header.Set("Authorization", "Bearer "+data["access"].(string))
+		if st, _ := send(t, req); st != 200 {
+			t.Fatalf("get user: %d", st)
+		}
+	}
+	for range 5 {
+		post(t, base+"/api/v1/users/login", map[string]any{"email": "e2e@example.com", "password": "Wr0ng!password"})
+	}
+	b, _ := json.Marshal(map[string]any{"email": "E2E@example.com", "password": "E2e!password"})
+	resp, err := http.Post(base+"/api/v1/users/login", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("sixth login after five failures: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	refresh := data["refresh"]
 	post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh})
 	post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh})
 	req, _ := http.NewRequest("GET", base+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	scrape, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, family := range []string{
-		`usersvc_http_requests_total{method="POST",route="POST /api/v1/users/login",status="401"} 1`,
+		`usersvc_http_requests_total{method="POST",route="POST /api/v1/users/login",status="401"} 5`,
 		`usersvc_http_request_duration_seconds_bucket{`,
 		`usersvc_http_requests_in_flight `,
 		`usersvc_password_hash_duration_seconds_count `,
 		`usersvc_refresh_reuse_total 1`,
-		`usersvc_security_events_total{event="login_failed"} 1`,
+		`usersvc_security_events_total{event="login_failed"} 5`,
+		`usersvc_cache_misses_total{kind="user"} 1`,
+		`usersvc_cache_hits_total{kind="user"} 1`,
+		`usersvc_rate_limit_rejections_total{limit="login_email"} 1`,
 		`usersvc_db_pool_open_connections `,
 		`usersvc_build_info{`,
 	} {

@@ -144,7 +144,7 @@ func (s *Service) DeleteDevice(ctx context.Context, p Principal, userID, deviceI
 		}
 		return err
 	}
-	s.cache.ForgetUser(ctx, userID)
+	s.forgetUser(ctx, userID)
 	s.cache.ForgetDevices(ctx, userID)
 	return nil
 }
@@ -178,7 +178,7 @@ func (s *Service) InvalidatePushTokens(ctx context.Context, p Principal, tokens 
 	if err != nil {
 		return 0, err
 	}
-	s.cache.ForgetUser(ctx, affected...)
+	s.forgetUser(ctx, affected...)
 	s.cache.ForgetDevices(ctx, affected...)
 	return n, nil
 }

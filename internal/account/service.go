@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/usersvc/usersvc"
 )
@@ -29,15 +30,18 @@ const (
 
 // Service runs the use cases. Build it with New.
 type Service struct {
-	store    Store
-	hasher   Hasher
-	tokens   Tokens
-	keys     ServiceKeys
-	cache    Cache
-	logger   *slog.Logger
-	now      func() time.Time
-	newID    func() string
-	security func(ctx context.Context, event string, attrs ...slog.Attr)
+	store     Store
+	hasher    Hasher
+	tokens    Tokens
+	keys      ServiceKeys
+	cache     Cache
+	logger    *slog.Logger
+	now       func() time.Time
+	newID     func() string
+	security  func(ctx context.Context, event string, attrs ...slog.Attr)
+	limits    Limits
+	onLimited func(rule string)
+	loads     singleflight.Group
 }
 
 // Options are the optional parts of a Service.
@@ -55,6 +59,10 @@ type Options struct {
 	// OnSecurityEvent is told of each security event (failed login,
 	// refresh reuse, forbidden access), for example to count them.
 	OnSecurityEvent func(event string)
+	// Limits rate-limit login and registration; zero means no limits.
+	Limits Limits
+	// OnRateLimited is told of each rejection, with the rule's name.
+	OnRateLimited func(rule string)
 }
 
 // Security events.
@@ -63,19 +71,22 @@ const (
 	EventRefreshReuse  = "refresh_reuse"
 	EventForbidden     = "forbidden_access"
 	EventLoginDisabled = "login_disabled_account"
+	EventRateLimited   = "rate_limited"
 )
 
 // New returns a Service over its dependencies.
 func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 	s := &Service{
-		store:  store,
-		hasher: hasher,
-		tokens: tokens,
-		keys:   opts.ServiceKeys,
-		cache:  opts.Cache,
-		logger: opts.Logger,
-		now:    opts.Now,
-		newID:  opts.NewID,
+		store:     store,
+		hasher:    hasher,
+		tokens:    tokens,
+		keys:      opts.ServiceKeys,
+		cache:     opts.Cache,
+		logger:    opts.Logger,
+		now:       opts.Now,
+		newID:     opts.NewID,
+		limits:    opts.Limits,
+		onLimited: opts.OnRateLimited,
 	}
 	if s.cache == nil {
 		s.cache = noCache{}
@@ -117,6 +128,9 @@ func (s *Service) create(ctx context.Context, reg usersvc.Registration, admin bo
 	if err := reg.Validate(usersvc.FieldErrors{}); err != nil {
 		return nil, err
 	}
+	if err := s.registerAllowed(ctx, reg.Email); err != nil {
+		return nil, err
+	}
 	hash, err := s.hasher.Hash(ctx, string(reg.Password))
 	if err != nil {
 		return nil, err
@@ -140,7 +154,7 @@ func (s *Service) create(ctx context.Context, reg usersvc.Registration, admin bo
 		}
 		return nil, err
 	}
-	s.cache.ForgetUser(ctx, displaced...)
+	s.forgetUser(ctx, displaced...)
 	s.cache.ForgetDevices(ctx, displaced...)
 	return u, nil
 }
@@ -155,9 +169,13 @@ type Session struct {
 // Login checks credentials and starts a refresh family.
 func (s *Service) Login(ctx context.Context, c usersvc.Credentials) (*Session, error) {
 	email := usersvc.CanonicalEmail(c.Email)
+	if err := s.loginBlocked(ctx, email); err != nil {
+		return nil, err
+	}
 	u, hash, err := s.store.UserByEmail(ctx, email)
 	if usersvc.ErrorCode(err) == usersvc.ENotFound {
 		s.hasher.Burn(ctx, string(c.Password))
+		s.loginFailed(ctx, email)
 		s.security(ctx, EventLoginFailed, slog.String("reason", "unknown_email"))
 		return nil, usersvc.Errorf(usersvc.EUnauthorized, MsgInvalidCredentials)
 	}
@@ -169,6 +187,7 @@ func (s *Service) Login(ctx context.Context, c usersvc.Credentials) (*Session, e
 		return nil, err
 	}
 	if !ok {
+		s.loginFailed(ctx, email)
 		s.security(ctx, EventLoginFailed, slog.String("reason", "bad_password"), slog.String("user_id", u.ID))
 		return nil, usersvc.Errorf(usersvc.EUnauthorized, MsgInvalidCredentials)
 	}
@@ -176,6 +195,7 @@ func (s *Service) Login(ctx context.Context, c usersvc.Credentials) (*Session, e
 		s.security(ctx, EventLoginDisabled, slog.String("user_id", u.ID))
 		return nil, usersvc.Errorf(usersvc.EForbidden, MsgAccountDisabled)
 	}
+	s.loginSucceeded(ctx, email)
 	now := s.clock()
 	if rehash {
 		if fresh, err := s.hasher.Hash(ctx, string(c.Password)); err == nil {

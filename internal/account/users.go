@@ -2,24 +2,57 @@ package account
 
 import (
 	"context"
+	"time"
 
 	"github.com/usersvc/usersvc"
 )
 
-// user loads a user through the cache.
+// loadTimeout bounds a store read shared by concurrent misses.
+const loadTimeout = 5 * time.Second
+
+// user loads a user through the cache; concurrent misses for one id make
+// one store read.
 func (s *Service) user(ctx context.Context, id string) (*usersvc.User, error) {
 	if u, ok := s.cache.User(ctx, id); ok {
 		return u, nil
 	}
-	u, err := s.store.UserByID(ctx, id)
-	if isNotFound(err) {
-		return nil, &usersvc.Error{Code: usersvc.ENotFound, Message: MsgUserNotFound, Err: err}
+	ch := s.loads.DoChan(id, func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
+		defer cancel()
+		u, err := s.store.UserByID(lctx, id)
+		if err != nil {
+			return nil, err
+		}
+		s.cache.StoreUser(lctx, u)
+		return u, nil
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case r := <-ch:
+		if isNotFound(r.Err) {
+			return nil, &usersvc.Error{Code: usersvc.ENotFound, Message: MsgUserNotFound, Err: r.Err}
+		}
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		u := *r.Val.(*usersvc.User) // each caller gets its own copy
+		if u.PushToken != nil {
+			t := *u.PushToken
+			u.PushToken = &t
+		}
+		return &u, nil
 	}
-	if err != nil {
-		return nil, err
+}
+
+// forgetUser drops what is cached or being loaded for ids, so that a read
+// that starts after a write neither joins a load begun before it nor hits
+// the old value.
+func (s *Service) forgetUser(ctx context.Context, ids ...string) {
+	for _, id := range ids {
+		s.loads.Forget(id)
 	}
-	s.cache.StoreUser(ctx, u)
-	return u, nil
+	s.cache.ForgetUser(ctx, ids...)
 }
 
 func notFound(err error) error {
@@ -58,7 +91,7 @@ func (s *Service) UpdatePreferences(ctx context.Context, p Principal, userID str
 	if err != nil {
 		return usersvc.Preferences{}, notFound(err)
 	}
-	s.cache.ForgetUser(ctx, userID)
+	s.forgetUser(ctx, userID)
 	return prefs, nil
 }
 
@@ -76,7 +109,7 @@ func (s *Service) UpdatePushToken(ctx context.Context, p Principal, userID strin
 		if err := s.store.ClearPushToken(ctx, userID, upd.DeviceID, now); err != nil {
 			return nil, notFound(err)
 		}
-		s.cache.ForgetUser(ctx, userID)
+		s.forgetUser(ctx, userID)
 		s.cache.ForgetDevices(ctx, userID)
 		return nil, nil
 	}
@@ -85,7 +118,7 @@ func (s *Service) UpdatePushToken(ctx context.Context, p Principal, userID strin
 	if err != nil {
 		return nil, notFound(err)
 	}
-	s.cache.ForgetUser(ctx, append(displaced, userID)...)
+	s.forgetUser(ctx, append(displaced, userID)...)
 	s.cache.ForgetDevices(ctx, append(displaced, userID)...)
 	return &d.Token, nil
 }

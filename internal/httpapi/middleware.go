@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/usersvc/usersvc/internal/account"
 )
 
 type ctxKey int
@@ -95,6 +97,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			ri.id = newRequestID()
 		}
 		ctx := context.WithValue(r.Context(), reqInfoKey, ri)
+		ctx = account.WithClientAddr(ctx, s.cfg.TrustedProxies(r))
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)

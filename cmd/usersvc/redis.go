@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/breaker"
+	"github.com/usersvc/usersvc/internal/cache"
+	"github.com/usersvc/usersvc/internal/ratelimit"
+)
+
+// memoryCacheEntries bounds the in-process cache: a user counts one entry,
+// a device list one per device.
+const memoryCacheEntries = 50_000
+
+// redisClient connects to the configured Redis with short timeouts: a slow
+// or absent Redis costs a request milliseconds, never seconds.
+func redisClient(rawURL string) (*redis.Client, error) {
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		// The parse error may quote the password: name the variable only.
+		return nil, &configError{"REDIS_URL", "is not a valid redis:// or rediss:// URL"}
+	}
+	opt.DialTimeout = 200 * time.Millisecond
+	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	opt.ContextTimeoutEnabled = true
+	opt.MaxRetries = -1
+	opt.DialerRetries = 1
+	opt.DisableIdentity = true
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return redis.NewClient(opt), nil
+}
+
+// redisLog sends go-redis's own messages to the debug level, so an outage
+// does not flood the log (the breaker logs the outage once).
+type redisLog struct{ logger *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.logger.DebugContext(ctx, fmt.Sprintf(format, v...))
+}
+
+// cacheAndLimits builds the cache, the rate limits and the Redis health
+// check: shared through Redis when it is configured, in process otherwise.
+func (a *app) cacheAndLimits() (account.Cache, account.Limits, func(context.Context) string, error) {
+	hooks := cache.Options{OnHit: a.metrics.CacheHit, OnMiss: a.metrics.CacheMiss}
+	var (
+		shared  redis.UniversalClient
+		limOpts = ratelimit.Options{Logger: a.logger}
+		c       account.Cache
+		status  func(context.Context) string
+	)
+	if a.cfg.RedisURL == "" {
+		c = cache.NewMemory(memoryCacheEntries, hooks)
+	} else {
+		rdb, err := redisClient(a.cfg.RedisURL)
+		if err != nil {
+			return nil, account.Limits{}, nil, err
+		}
+		redis.SetLogger(redisLog{a.logger})
+		br := breaker.New(breaker.Options{OnChange: func(open bool) {
+			if open {
+				a.logger.Warn("redis unreachable: serving from the database, rate limits per process")
+			} else {
+				a.logger.Info("redis reachable again")
+			}
+		}})
+		rc := cache.NewRedis(rdb, cache.RedisOptions{Options: hooks, Breaker: br, Logger: a.logger})
+		a.closers = append(a.closers, func() { rc.Close(); rdb.Close() })
+		c, shared, status = rc, rdb, rc.Status
+		limOpts.Breaker = br
+	}
+	d := ratelimit.DefaultLimits()
+	limits := account.Limits{
+		LoginEmail:    ratelimit.New(shared, d.LoginEmail, limOpts),
+		LoginAddr:     ratelimit.New(shared, d.LoginAddr, limOpts),
+		RegisterEmail: ratelimit.New(shared, d.RegisterEmail, limOpts),
+		RegisterAddr:  ratelimit.New(shared, d.RegisterAddr, limOpts),
+	}
+	return c, limits, status, nil
+}

@@ -1,0 +1,101 @@
+package account
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/usersvc/usersvc"
+)
+
+// Limiter counts attempts per key within a window.
+type Limiter interface {
+	// Allow records an attempt for key unless the limit is reached, and
+	// says how long to wait when it is.
+	Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration)
+	// Hit records an attempt for key (a failure, for login).
+	Hit(ctx context.Context, key string)
+	// Blocked reports whether key has reached the limit.
+	Blocked(ctx context.Context, key string) (blocked bool, retryAfter time.Duration)
+	// Reset forgets the attempts of key.
+	Reset(ctx context.Context, key string)
+}
+
+// Limits are the rate limits of login and registration, per email and per
+// client address. A nil Limiter does not limit.
+type Limits struct {
+	LoginEmail, LoginAddr       Limiter
+	RegisterEmail, RegisterAddr Limiter
+}
+
+type clientAddrKey struct{}
+
+// WithClientAddr returns ctx carrying the address of the client a request
+// comes from, which the rate limits count by.
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+func clientAddr(ctx context.Context) string {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
+	return s
+}
+
+const msgRateLimited = "Too many attempts; try again later"
+
+// limited is the ERateLimited error with a Retry-After of at least a second.
+func (s *Service) limited(ctx context.Context, rule string, wait time.Duration) error {
+	s.security(ctx, EventRateLimited, slog.String("limit", rule))
+	if s.onLimited != nil {
+		s.onLimited(rule)
+	}
+	return &usersvc.Error{Code: usersvc.ERateLimited, Message: msgRateLimited, RetryAfter: int(math.Max(1, math.Ceil(wait.Seconds())))}
+}
+
+// loginBlocked reports a 429 when the email or the client address has failed too often.
+func (s *Service) loginBlocked(ctx context.Context, email string) error {
+	if l := s.limits.LoginEmail; l != nil && email != "" {
+		if blocked, wait := l.Blocked(ctx, email); blocked {
+			return s.limited(ctx, "login_email", wait)
+		}
+	}
+	if l, addr := s.limits.LoginAddr, clientAddr(ctx); l != nil && addr != "" {
+		if blocked, wait := l.Blocked(ctx, addr); blocked {
+			return s.limited(ctx, "login_addr", wait)
+		}
+	}
+	return nil
+}
+
+// loginFailed counts a failed login against the email and the address.
+func (s *Service) loginFailed(ctx context.Context, email string) {
+	if l := s.limits.LoginEmail; l != nil && email != "" {
+		l.Hit(ctx, email)
+	}
+	if l, addr := s.limits.LoginAddr, clientAddr(ctx); l != nil && addr != "" {
+		l.Hit(ctx, addr)
+	}
+}
+
+// loginSucceeded forgets the email's failures.
+func (s *Service) loginSucceeded(ctx context.Context, email string) {
+	if l := s.limits.LoginEmail; l != nil {
+		l.Reset(ctx, email)
+	}
+}
+
+// registerAllowed counts a registration attempt against the address and the email.
+func (s *Service) registerAllowed(ctx context.Context, email string) error {
+	if l, addr := s.limits.RegisterAddr, clientAddr(ctx); l != nil && addr != "" {
+		if ok, wait := l.Allow(ctx, addr); !ok {
+			return s.limited(ctx, "register_addr", wait)
+		}
+	}
+	if l := s.limits.RegisterEmail; l != nil && email != "" {
+		if ok, wait := l.Allow(ctx, email); !ok {
+			return s.limited(ctx, "register_email", wait)
+		}
+	}
+	return nil
+}

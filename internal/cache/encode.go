@@ -1,0 +1,91 @@
+package cache
+
+import (
+	"time"
+
+	"github.com/usersvc/usersvc"
+)
+
+// userJSON is the encoding of a cached user. It lists every field that is
+// cached; a field added to usersvc.User is not cached until it is added
+// here (and the key prefix's version changed if old values would decode
+// wrongly).
+type userJSON struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Name      string    `json:"name"`
+	PushToken *string   `json:"push_token,omitempty"`
+	PrefEmail bool      `json:"pref_email"`
+	PrefPush  bool      `json:"pref_push"`
+	IsAdmin   bool      `json:"is_admin"`
+	IsActive  bool      `json:"is_active"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func newUserJSON(u *usersvc.User) userJSON {
+	return userJSON{
+		ID:        u.ID,
+		Email:     u.Email,
+		Name:      u.Name,
+		PushToken: u.PushToken,
+		PrefEmail: u.Preferences.Email,
+		PrefPush:  u.Preferences.Push,
+		IsAdmin:   u.IsAdmin,
+		IsActive:  u.IsActive,
+		CreatedAt: u.CreatedAt.UTC(),
+		UpdatedAt: u.UpdatedAt.UTC(),
+	}
+}
+
+func (v *userJSON) user() *usersvc.User {
+	return &usersvc.User{
+		ID:          v.ID,
+		Email:       v.Email,
+		Name:        v.Name,
+		PushToken:   v.PushToken,
+		Preferences: usersvc.Preferences{Email: v.PrefEmail, Push: v.PrefPush},
+		IsAdmin:     v.IsAdmin,
+		IsActive:    v.IsActive,
+		CreatedAt:   v.CreatedAt.UTC(),
+		UpdatedAt:   v.UpdatedAt.UTC(),
+	}
+}
+
+// deviceJSON is the encoding of a cached device record.
+type deviceJSON struct {
+	ID         string    `json:"id"`
+	UserID     string    `json:"user_id"`
+	DeviceID   *string   `json:"device_id,omitempty"`
+	Token      string    `json:"token"`
+	DeviceType string    `json:"device_type"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+}
+
+func newDeviceJSON(d *usersvc.Device) deviceJSON {
+	return deviceJSON{
+		ID:         d.ID,
+		UserID:     d.UserID,
+		DeviceID:   d.DeviceID,
+		Token:      d.Token,
+		DeviceType: d.DeviceType,
+		CreatedAt:  d.CreatedAt.UTC(),
+		UpdatedAt:  d.UpdatedAt.UTC(),
+		LastSeenAt: d.LastSeenAt.UTC(),
+	}
+}
+
+func (v *deviceJSON) device() usersvc.Device {
+	return usersvc.Device{
+		ID:         v.ID,
+		UserID:     v.UserID,
+		DeviceID:   v.DeviceID,
+		Token:      v.Token,
+		DeviceType: v.DeviceType,
+		CreatedAt:  v.CreatedAt.UTC(),
+		UpdatedAt:  v.UpdatedAt.UTC(),
+		LastSeenAt: v.LastSeenAt.UTC(),
+	}
+}
