@@ -73,7 +73,8 @@ func TestProbesOnceAfterCooldown(t *testing.T) {
 		t.Fatal("no second probe after another cooldown")
 	}
 	b.Success()
-	if !b.Allow() || !b.Allow() || b.Open() {
+	first, second := b.Allow(), b.Allow()
+	if !first || !second || b.Open() {
 		t.Fatal("breaker not closed after a successful probe")
 	}
 	if got := *changes; len(got) != 2 || !got[0] || got[1] {

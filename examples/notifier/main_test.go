@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/client"
+	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/httpapi"
+	"github.com/usersvc/usersvc/internal/password"
+	"github.com/usersvc/usersvc/internal/sqlite"
+	"github.com/usersvc/usersvc/internal/token"
+)
+
+const serviceKey = "notifier-key-0123456789abcdef"
+
+// userService is the user service on SQLite in a temporary directory.
+type userService struct {
+	url      string
+	accounts *account.Service
+}
+
+func newUserService(t *testing.T) *userService {
+	t.Helper()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "usersvc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hasher, err := password.New(password.WithParams(password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := token.NewHMACKeySet(token.Secret("test-secret-key-that-is-long-enough-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := token.New(token.Config{Keys: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := account.ParseServiceKeys("notifier:" + serviceKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := account.New(st, hasher, tokens, account.Options{ServiceKeys: keys})
+	srv := httptest.NewServer(httpapi.NewServer(slog.New(slog.DiscardHandler), httpapi.Config{Version: "test"}, accounts, httpapi.Health{Database: st.Ping}))
+	t.Cleanup(srv.Close)
+	return &userService{url: srv.URL, accounts: accounts}
+}
+
+// add registers a user with prefs and one device per token.
+func (s *userService) add(t *testing.T, email, name string, prefs usersvc.Preferences, tokens ...string) string {
+	t.Helper()
+	ctx := t.Context()
+	u, err := s.accounts.Register(ctx, usersvc.Registration{Email: email, Name: name, Password: "Str0ng!Passw0rd",
+		Preferences: usersvc.PreferencesPatch{Email: &prefs.Email, Push: &prefs.Push}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := []string{usersvc.DeviceAndroid, usersvc.DeviceIOS}
+	for i, tok := range tokens {
+		_, err := s.accounts.UpdatePushToken(ctx, account.Principal{UserID: u.ID}, u.ID, usersvc.PushTokenUpdate{Token: &tok, DeviceType: types[i%2]})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u.ID
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestRun(t *testing.T) {
+	s := newUserService(t)
+	grace := s.add(t, "grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true, Push: false}, "fcm:grace-phone")
+	ada := s.add(t, "ada@example.com", "Ada Lovelace", usersvc.Preferences{Email: false, Push: true}, "fcm:ada-phone", "apns:ada-tablet")
+	alan := s.add(t, "alan@example.com", "Alan Turing", usersvc.Preferences{Email: true, Push: true})
+	nobody := uuid.NewString()
+
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), []string{"-subject", "Dinner is ready", grace, ada, alan, nobody},
+		env(map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": serviceKey}), &out, &errOut)
+	if err != nil {
+		t.Fatalf("run: %v (%s)", err, errOut.String())
+	}
+	want := strings.Join([]string{
+		"user " + grace,
+		"  email to Grace Hopper <grace@example.com>: Dinner is ready",
+		"  push: off",
+		"user " + ada,
+		"  email: off",
+		"  push to apns:ada-tablet (ios): Dinner is ready",
+		"  push to fcm:ada-phone (android): Dinner is ready",
+		"user " + alan,
+		"  email to Alan Turing <alan@example.com>: Dinner is ready",
+		"  push: on, but no device is registered",
+		"user " + nobody,
+		"  no such user: nothing sent",
+		"",
+	}, "\n")
+	if out.String() != want {
+		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+func TestRunFlagsOverTheEnvironment(t *testing.T) {
+	s := newUserService(t)
+	id := s.add(t, "grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true})
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"-url", s.url, "-service-key", serviceKey, id},
+		env(map[string]string{"USERSVC_URL": "http://127.0.0.1:1", "USERSVC_SERVICE_KEY": "wrong"}), &out, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "email to Grace Hopper <grace@example.com>") {
+		t.Errorf("output = %q", out.String())
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	s := newUserService(t)
+	id := s.add(t, "grace@example.com", "Grace Hopper", usersvc.DefaultPreferences())
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want error
+	}{
+		{"no user id", nil, map[string]string{"USERSVC_SERVICE_KEY": serviceKey}, errUsage},
+		{"no service key", []string{id}, map[string]string{"USERSVC_URL": s.url}, errUsage},
+		{"unknown flag", []string{"-nope", id}, nil, errUsage},
+		{"wrong key", []string{id}, map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": "wrong-key-0123456789"}, client.ErrUnauthorized},
+	} {
+		err := run(ctx, tc.args, env(tc.env), &bytes.Buffer{}, &bytes.Buffer{})
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: error = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestNotifyStopsWhenTheServiceIsDown(t *testing.T) {
+	srv := httptest.NewServer(nil)
+	url := srv.URL
+	srv.Close()
+	users, err := client.New(url, client.WithServiceKey(serviceKey), client.WithRetry(client.RetryPolicy{Attempts: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = notify(context.Background(), users, []string{uuid.NewString()}, "hello", &bytes.Buffer{})
+	if !errors.Is(err, client.ErrUnavailable) {
+		t.Errorf("error = %v, want ErrUnavailable", err)
+	}
+}
