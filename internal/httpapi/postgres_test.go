@@ -32,27 +32,7 @@ func TestOnPostgres(t *testing.T) {
 	})
 
 	t.Run("refresh reuse and concurrency", func(t *testing.T) {
-		u := h.register("Pg Refresher")
-		const n = 20
-		results := make([]response, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { results[i] = h.do("POST", "/api/v1/users/refresh", map[string]any{"refresh": u.Refresh}) })
-		}
-		wg.Wait()
-		pairs := map[string]bool{}
-		for _, r := range results {
-			switch r.Status {
-			case http.StatusOK:
-				pairs[r.data()["refresh"].(string)] = true
-			case http.StatusUnauthorized:
-			default:
-				t.Errorf("status %d: %s", r.Status, r.Raw)
-			}
-		}
-		if len(pairs) > 1 {
-			t.Fatalf("%d successors", len(pairs))
-		}
+		checkParallelRefresh(t, h, h.register("Pg Refresher"))
 		// Sequential rotation, then reuse of the spent token revokes the family.
 		v := h.register("Pg Rotator")
 		r := h.do("POST", "/api/v1/users/refresh", map[string]any{"refresh": v.Refresh})
