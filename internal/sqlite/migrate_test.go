@@ -51,8 +51,8 @@ func TestMigrationsAreNumbered(t *testing.T) {
 		t.Fatal("no migrations embedded")
 	}
 	for i, m := range ms {
-		if m.version != i+1 {
-			t.Errorf("migration %d is %s (number %d); numbers must run 1, 2, 3, …", i, m.name, m.version)
+		if m.Version != i+1 {
+			t.Errorf("migration %d is %s (number %d); numbers must run 1, 2, 3, …", i, m.Name, m.Version)
 		}
 	}
 }
