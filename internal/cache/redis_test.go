@@ -30,6 +30,17 @@ func replica(t *testing.T, srv *redistest.Server, opts cache.RedisOptions) *cach
 	return c
 }
 
+// connectedPair makes two replicas on srv with the default options and
+// waits until both are connected.
+func connectedPair(t *testing.T, srv *redistest.Server) (a, b *cache.Redis) {
+	t.Helper()
+	a = replica(t, srv, cache.RedisOptions{})
+	b = replica(t, srv, cache.RedisOptions{})
+	waitStatus(t, a, cache.StatusConnected, 5*time.Second)
+	waitStatus(t, b, cache.StatusConnected, 5*time.Second)
+	return a, b
+}
+
 // waitStatus polls Status until it answers want, for at most limit.
 func waitStatus(t *testing.T, c *cache.Redis, want string, limit time.Duration) time.Duration {
 	t.Helper()
@@ -146,10 +157,7 @@ func TestRedisEncoding(t *testing.T) {
 func TestRedisWriteSeenByOtherReplica(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := replica(t, srv, cache.RedisOptions{})
-	b := replica(t, srv, cache.RedisOptions{})
-	waitStatus(t, a, cache.StatusConnected, 5*time.Second)
-	waitStatus(t, b, cache.StatusConnected, 5*time.Second)
+	a, b := connectedPair(t, srv)
 
 	load(ctx, a, testUser("u"))
 	if _, ok := b.User(ctx, "u"); !ok {
@@ -166,10 +174,7 @@ func TestRedisWriteSeenByOtherReplica(t *testing.T) {
 func TestRedisLoadRacingAWrite(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := replica(t, srv, cache.RedisOptions{})
-	b := replica(t, srv, cache.RedisOptions{})
-	waitStatus(t, a, cache.StatusConnected, 5*time.Second)
-	waitStatus(t, b, cache.StatusConnected, 5*time.Second)
+	a, b := connectedPair(t, srv)
 
 	t.Run("forget between miss and store", func(t *testing.T) {
 		a.User(ctx, "u") // miss; a reads old from the store
@@ -237,10 +242,7 @@ func TestRedisGenerationLost(t *testing.T) {
 func TestRedisIdleReplicaAfterBlackhole(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := replica(t, srv, cache.RedisOptions{})
-	b := replica(t, srv, cache.RedisOptions{})
-	waitStatus(t, a, cache.StatusConnected, 5*time.Second)
-	waitStatus(t, b, cache.StatusConnected, 5*time.Second)
+	a, b := connectedPair(t, srv)
 	load(ctx, a, testUser("u"))
 	if _, ok := b.User(ctx, "u"); !ok {
 		t.Fatal("b misses what a stored")
@@ -275,10 +277,7 @@ func TestRedisIdleReplicaAfterBlackhole(t *testing.T) {
 func TestRedisRestoredSnapshot(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := t.Context()
-	a := replica(t, srv, cache.RedisOptions{})
-	b := replica(t, srv, cache.RedisOptions{})
-	waitStatus(t, a, cache.StatusConnected, 5*time.Second)
-	waitStatus(t, b, cache.StatusConnected, 5*time.Second)
+	a, b := connectedPair(t, srv)
 	load(ctx, a, testUser("u"))
 	if _, err := srv.Do(t, "SAVE"); err != nil {
 		t.Fatal(err)
