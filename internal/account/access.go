@@ -22,16 +22,22 @@ const (
 	msgAuthenticationRequired = "Authentication credentials were not provided"
 	msgServiceMayNotActAsUser = "A service key may not change a user's data"
 	msgAdminRequired          = "Admin access required"
+	msgOwnerOnly              = "Only the user may do this for their own account"
 )
 
 // Principal is who makes a request: a user (possibly an admin) or another
 // service. The zero Principal is anonymous.
 type Principal struct {
-	UserID  string
+	UserID string
+	// IsAdmin comes from the stored user, not from the token's claim, so
+	// that a change of role counts at the next request.
 	IsAdmin bool
 	// Service is the name of the service key, for a service.
 	Service string
 	scopes  []string
+	// user is the stored user a token authenticated, loaded (through the
+	// cache) by Authenticate; nil for services and hand-made principals.
+	user *usersvc.User
 }
 
 // Anonymous reports whether nobody was authenticated.
@@ -133,7 +139,10 @@ func (ks ServiceKeys) match(presented string) (ServiceKey, bool) {
 
 // Authenticate turns request credentials into a Principal: a bearer access
 // token, or a service key. Both empty gives the anonymous principal; bad
-// credentials are EUnauthorized.
+// credentials are EUnauthorized. A token is good only while its user exists
+// and is active: the user is looked up (through the cache) on every
+// request, so that deleting or disabling an account ends its access tokens
+// at once, and IsAdmin is the stored user's.
 func (s *Service) Authenticate(ctx context.Context, bearer, serviceKey string) (Principal, error) {
 	if serviceKey != "" {
 		k, ok := s.keys.match(serviceKey)
@@ -149,7 +158,31 @@ func (s *Service) Authenticate(ctx context.Context, bearer, serviceKey string) (
 	if err != nil {
 		return Principal{}, invalidToken(err)
 	}
-	return Principal{UserID: claims.UserID, IsAdmin: claims.IsAdmin}, nil
+	u, err := s.user(ctx, claims.UserID)
+	if isNotFound(err) {
+		return Principal{}, invalidToken(err)
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	if !u.IsActive {
+		return Principal{}, usersvc.Errorf(usersvc.EUnauthorized, MsgAccountDisabled)
+	}
+	return Principal{UserID: u.ID, IsAdmin: u.IsAdmin, user: u}, nil
+}
+
+// userOf returns the user with id, reusing the one p's token was
+// authenticated with when it is that user (one cache read per request).
+func (s *Service) userOf(ctx context.Context, p Principal, id string) (*usersvc.User, error) {
+	if p.user != nil && p.user.ID == id {
+		u := *p.user
+		if u.PushToken != nil {
+			t := *u.PushToken
+			u.PushToken = &t
+		}
+		return &u, nil
+	}
+	return s.user(ctx, id)
 }
 
 // Access is what a request does with a user's data.
@@ -159,6 +192,8 @@ type Access int
 const (
 	Read  Access = iota // the user, admins and services with users.read
 	Write               // the user and admins
+	Owner               // the user alone (not an admin for another user, not a service)
+	Admin               // admins alone (not the user themselves, not a service)
 )
 
 // Authorize decides whether p may have access a to the data of the user with
@@ -186,6 +221,21 @@ func (s *Service) authorize(ctx context.Context, p Principal, userID string, a A
 			return usersvc.Errorf(usersvc.EForbidden, msgServiceMayNotActAsUser)
 		}
 		return usersvc.Errorf(usersvc.EForbidden, msgMissingScope)
+	case a == Admin:
+		if p.IsAdmin {
+			return nil
+		}
+		s.security(ctx, EventForbidden, slog.String("user_id", p.UserID), slog.String("target_user_id", userID))
+		return usersvc.Errorf(usersvc.EForbidden, msgAdminRequired)
+	case a == Owner:
+		if p.UserID == userID {
+			return nil
+		}
+		s.security(ctx, EventForbidden, slog.String("user_id", p.UserID), slog.String("target_user_id", userID))
+		if p.IsAdmin {
+			return usersvc.Errorf(usersvc.EForbidden, msgOwnerOnly)
+		}
+		return usersvc.Errorf(usersvc.EForbidden, MsgForbidden)
 	case p.IsAdmin, p.UserID == userID:
 		return nil
 	}

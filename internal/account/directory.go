@@ -119,7 +119,7 @@ func (s *Service) Devices(ctx context.Context, p Principal, userID string) ([]us
 	if d, ok := s.cache.Devices(ctx, userID); ok {
 		return d, nil
 	}
-	if _, err := s.user(ctx, userID); err != nil {
+	if _, err := s.userOf(ctx, p, userID); err != nil {
 		return nil, err
 	}
 	d, err := s.store.Devices(ctx, userID)
@@ -135,7 +135,7 @@ func (s *Service) DeleteDevice(ctx context.Context, p Principal, userID, deviceI
 	if err := s.authorize(ctx, p, userID, Write); err != nil {
 		return err
 	}
-	if _, err := s.user(ctx, userID); err != nil {
+	if _, err := s.userOf(ctx, p, userID); err != nil {
 		return err
 	}
 	if err := s.store.DeleteDevice(ctx, userID, deviceID, s.clock()); err != nil {

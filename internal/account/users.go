@@ -67,7 +67,7 @@ func (s *Service) User(ctx context.Context, p Principal, userID string) (*usersv
 	if err := s.authorize(ctx, p, userID, Read); err != nil {
 		return nil, err
 	}
-	return s.user(ctx, userID)
+	return s.userOf(ctx, p, userID)
 }
 
 // Preferences returns the user's notification preferences.

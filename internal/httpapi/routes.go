@@ -16,6 +16,11 @@ func (s *Server) routes() {
 	s.handle("PATCH /api/v1/users/{user_id}/preferences", handlePatchPreferences(s.logger, s.accounts))
 	s.handle("PATCH /api/v1/users/{user_id}/push_token", handlePushToken(s.logger, s.accounts))
 
+	s.handle("PATCH /api/v1/users/{user_id}", handleUpdateUser(s.logger, s.accounts))
+	s.handle("POST /api/v1/users/{user_id}/password", handleChangePassword(s.logger, s.accounts))
+	s.handle("PATCH /api/v1/users/{user_id}/status", handleSetStatus(s.logger, s.accounts))
+	s.handle("DELETE /api/v1/users/{user_id}", handleDeleteUser(s.logger, s.accounts))
+
 	s.handle("GET /api/v1/users", handleListUsers(s.logger, s.accounts))
 	s.handle("POST /api/v1/users/batch", handleBatchUsers(s.logger, s.accounts))
 	s.handle("GET /api/v1/users/{user_id}/push_tokens", handleListDevices(s.logger, s.accounts))

@@ -202,10 +202,11 @@ func TestRoutingEnvelope(t *testing.T) {
 	h := newHarness(t)
 	r := h.do("GET", "/api/v1/nothing-here", nil)
 	expect(t, r, http.StatusNotFound, "Not found")
-	r = h.do("DELETE", "/api/v1/users/refresh", nil)
+	r = h.do("PUT", "/api/v1/users/refresh", nil)
 	expect(t, r, http.StatusMethodNotAllowed, "Method not allowed")
-	// GET is allowed too: /users/refresh also reads as /users/{user_id} (and answers 400 Invalid UUID format).
-	if r.Header.Get("Allow") != "GET, POST" {
+	// GET, PATCH and DELETE are allowed too: /users/refresh also reads as
+	// /users/{user_id} (and answers 400 Invalid UUID format).
+	if r.Header.Get("Allow") != "GET, POST, PATCH, DELETE" {
 		t.Errorf("Allow = %q", r.Header.Get("Allow"))
 	}
 	r = h.do("PUT", "/api/v1/users/"+missingID+"/preferences/", nil)

@@ -1,0 +1,101 @@
+package client
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/usersvc/usersvc"
+)
+
+// UpdateName changes a user's name and returns the user as it now is:
+// PATCH /api/v1/users/{id}/. A user may rename itself, an admin anyone; a
+// service may not (ErrForbidden). The name follows the registration rules
+// (ErrInvalid with Fields otherwise).
+func (c *Client) UpdateName(ctx context.Context, userID, name string) (*User, error) {
+	p, err := path("/api/v1/users/", userID, "/")
+	if err != nil {
+		return nil, err
+	}
+	body := struct {
+		Name string `json:"name"`
+	}{name}
+	var u User
+	if err := c.do(ctx, request{method: http.MethodPatch, path: p, auth: true, body: body, data: &u}); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// PasswordChange is the input of ChangePassword. Keep, when set, is a
+// refresh token of the caller whose session survives; every other session
+// of the user ends.
+type PasswordChange struct {
+	Current usersvc.Password
+	New     usersvc.Password
+	Keep    string
+}
+
+// LogValue keeps the passwords and the token out of structured logs.
+func (PasswordChange) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
+
+// String keeps the passwords and the token out of formatted output.
+func (PasswordChange) String() string { return "[REDACTED]" }
+
+// GoString keeps the passwords and the token out of %#v output.
+func (PasswordChange) GoString() string { return "client.PasswordChange{[REDACTED]}" }
+
+// ChangePassword replaces the caller's own password and returns how many
+// of its sessions ended: POST /api/v1/users/{id}/password. Only the user
+// may call it (an admin for someone else is ErrForbidden). A wrong current
+// password is ErrInvalid with Fields["current_password"]; too many wrong
+// ones are ErrRateLimited. Access tokens already issued stay valid until
+// they expire; refresh tokens of the ended sessions are ErrUnauthorized.
+func (c *Client) ChangePassword(ctx context.Context, userID string, pc PasswordChange) (int, error) {
+	p, err := path("/api/v1/users/", userID, "/password")
+	if err != nil {
+		return 0, err
+	}
+	body := struct {
+		Current string `json:"current_password"`
+		New     string `json:"new_password"`
+		Keep    string `json:"refresh,omitempty"`
+	}{string(pc.Current), string(pc.New), pc.Keep}
+	var data struct {
+		SessionsEnded int `json:"sessions_ended"`
+	}
+	if err := c.do(ctx, request{method: http.MethodPost, path: p, auth: true, body: body, data: &data}); err != nil {
+		return 0, err
+	}
+	return data.SessionsEnded, nil
+}
+
+// SetActive enables or disables a user: PATCH /api/v1/users/{id}/status.
+// For admins only (ErrForbidden for anyone else). A disabled user cannot
+// log in (ErrForbidden), its sessions end and its access tokens are refused
+// (ErrUnauthorized). An admin disabling its own account is ErrConflict.
+func (c *Client) SetActive(ctx context.Context, userID string, active bool) error {
+	p, err := path("/api/v1/users/", userID, "/status")
+	if err != nil {
+		return err
+	}
+	body := struct {
+		IsActive bool `json:"is_active"`
+	}{active}
+	return c.do(ctx, request{method: http.MethodPatch, path: p, auth: true, body: body})
+}
+
+// DeleteUser removes a user with its devices and sessions: DELETE
+// /api/v1/users/{id}/. A user may delete itself, an admin anyone; a service
+// may not (ErrForbidden). The user's tokens are refused afterwards. A user
+// that does not exist is ErrNotFound for an admin, except when a retry
+// finds it gone after an attempt whose answer was lost; a user deleting
+// itself whose first answer was lost gets ErrUnauthorized on the retry, its
+// token having gone with it.
+func (c *Client) DeleteUser(ctx context.Context, userID string) error {
+	p, err := path("/api/v1/users/", userID, "/")
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, request{method: http.MethodDelete, path: p, auth: true, goneIsDone: true})
+}

@@ -1,0 +1,196 @@
+package account
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/usersvc/usersvc"
+)
+
+// Messages of the account lifecycle.
+const (
+	MsgWrongPassword     = "Current password is incorrect"
+	MsgSamePassword      = "Must differ from the current password"
+	MsgNotASession       = "Not a live session of this user"
+	MsgCannotDisableSelf = "An admin may not disable their own account"
+)
+
+// EventPasswordChangeFailed is the security event of a wrong current
+// password given to ChangePassword.
+const EventPasswordChangeFailed = "password_change_failed"
+
+// UpdateName changes the user's name (the user, or an admin), validated as
+// on registration, and returns the user as it now is.
+func (s *Service) UpdateName(ctx context.Context, p Principal, userID, name string) (*usersvc.User, error) {
+	if err := s.authorize(ctx, p, userID, Write); err != nil {
+		return nil, err
+	}
+	name, msgs := usersvc.CheckName(name)
+	fe := usersvc.FieldErrors{}
+	for _, m := range msgs {
+		fe.Add("name", m)
+	}
+	if err := fe.Err(); err != nil {
+		return nil, err
+	}
+	u, err := s.store.UpdateName(ctx, userID, name, s.clock())
+	if err != nil {
+		return nil, notFound(err)
+	}
+	s.forgetUser(ctx, userID)
+	return u, nil
+}
+
+// PasswordChange is the input of ChangePassword. Keep, when set, is a
+// refresh token of the caller whose session survives the change; every
+// other session of the user ends.
+type PasswordChange struct {
+	Current usersvc.Password
+	New     usersvc.Password
+	Keep    string
+}
+
+// ChangePassword replaces the user's password (the user alone: the current
+// password is required, so an admin cannot do it for someone else). A wrong
+// current password is an EInvalid field error of "current_password", and
+// counts against the login rate limits of the user's email and the client
+// address. The new password follows the registration rules. On success
+// every refresh family of the user ends except the one of pc.Keep, and the
+// number of families ended is returned. Access tokens already issued stay
+// valid until they expire.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, userID string, pc PasswordChange) (int, error) {
+	if err := s.authorize(ctx, p, userID, Owner); err != nil {
+		return 0, err
+	}
+	return s.changePassword(ctx, userID, pc)
+}
+
+// Validate records in fe every rule the change breaks that needs no
+// lookup, leaving alone the fields that already have an entry there (a
+// field that failed to decode is not checked again). It returns fe.Err().
+// The new password's rules (at most 128 characters among them) are checked
+// before anything is hashed.
+func (pc *PasswordChange) Validate(fe usersvc.FieldErrors) error {
+	if _, bad := fe["current_password"]; !bad && pc.Current == "" {
+		fe.Add("current_password", usersvc.MsgRequired)
+	}
+	if _, bad := fe["new_password"]; !bad {
+		for _, m := range usersvc.CheckPassword(string(pc.New)) {
+			fe.Add("new_password", m)
+		}
+		if _, bad := fe["new_password"]; !bad && pc.New == pc.Current {
+			fe.Add("new_password", MsgSamePassword)
+		}
+	}
+	return fe.Err()
+}
+
+// changePassword does the work of ChangePassword once the caller is known
+// to be the user.
+func (s *Service) changePassword(ctx context.Context, userID string, pc PasswordChange) (int, error) {
+	fe := usersvc.FieldErrors{}
+	_ = pc.Validate(fe) // the problems are in fe, reported with those of the session to keep
+	now := s.clock()
+	keepFamily := ""
+	if _, bad := fe["refresh"]; !bad && pc.Keep != "" {
+		claims, err := s.tokens.ParseRefresh(pc.Keep, now)
+		if err != nil || claims.UserID != userID {
+			fe.Add("refresh", MsgNotASession)
+		} else {
+			st, err := s.store.RefreshTokenState(ctx, claims.JTI)
+			switch {
+			case isNotFound(err):
+				fe.Add("refresh", MsgNotASession)
+			case err != nil:
+				return 0, err
+			case st.Token.UserID != userID || st.FamilyRevoked || !now.Before(st.FamilyExpiresAt):
+				fe.Add("refresh", MsgNotASession)
+			default:
+				keepFamily = st.Token.FamilyID
+			}
+		}
+	}
+	if err := fe.Err(); err != nil {
+		return 0, err
+	}
+
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return 0, notFound(err)
+	}
+	if err := s.loginBlocked(ctx, u.Email); err != nil {
+		return 0, err
+	}
+	_, hash, err := s.store.UserByEmail(ctx, u.Email)
+	if err != nil {
+		return 0, notFound(err)
+	}
+	ok, _, err := s.hasher.Verify(ctx, string(pc.Current), hash)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		s.loginFailed(ctx, u.Email)
+		s.security(ctx, EventPasswordChangeFailed, slog.String("user_id", userID))
+		fe.Add("current_password", MsgWrongPassword)
+		return 0, fe.Err()
+	}
+	s.loginSucceeded(ctx, u.Email)
+	fresh, err := s.hasher.Hash(ctx, string(pc.New))
+	if err != nil {
+		return 0, err
+	}
+	if err := s.store.SetPasswordHash(ctx, userID, fresh, now); err != nil {
+		return 0, notFound(err)
+	}
+	s.forgetUser(ctx, userID)
+	n, err := s.store.RevokeUserRefreshFamilies(ctx, userID, keepFamily, now)
+	if err != nil {
+		return 0, err
+	}
+	s.logger.InfoContext(ctx, "password changed", slog.String("user_id", userID), slog.Int("sessions_ended", n))
+	return n, nil
+}
+
+// SetActive enables or disables the user (admins alone) and returns the
+// user as it now is. Disabling ends every session of the user at once:
+// its refresh families are revoked (enabling it again does not bring them
+// back) and its access tokens are refused from the next request on. An
+// admin may not disable their own account (EConflict).
+func (s *Service) SetActive(ctx context.Context, p Principal, userID string, active bool) (*usersvc.User, error) {
+	if err := s.authorize(ctx, p, userID, Admin); err != nil {
+		return nil, err
+	}
+	if !active && p.UserID == userID {
+		return nil, usersvc.Errorf(usersvc.EConflict, MsgCannotDisableSelf)
+	}
+	now := s.clock()
+	u, err := s.store.SetActive(ctx, userID, active, now)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	s.forgetUser(ctx, userID)
+	if !active {
+		if _, err := s.store.RevokeUserRefreshFamilies(ctx, userID, "", now); err != nil {
+			return nil, err
+		}
+	}
+	s.logger.InfoContext(ctx, "account status changed", slog.String("user_id", userID), slog.Bool("is_active", active), slog.String("by_user_id", p.UserID))
+	return u, nil
+}
+
+// DeleteUser removes the user with its devices and refresh tokens (the
+// user, or an admin). Its access tokens are refused from the next request
+// on, and its email may register again.
+func (s *Service) DeleteUser(ctx context.Context, p Principal, userID string) error {
+	if err := s.authorize(ctx, p, userID, Write); err != nil {
+		return err
+	}
+	if err := s.store.DeleteUser(ctx, userID); err != nil {
+		return notFound(err)
+	}
+	s.forgetUser(ctx, userID)
+	s.cache.ForgetDevices(ctx, userID)
+	s.logger.InfoContext(ctx, "account deleted", slog.String("user_id", userID), slog.String("by_user_id", p.UserID))
+	return nil
+}
