@@ -525,3 +525,48 @@ func TestDeadServiceFailsFast(t *testing.T) {
 		t.Errorf("failing fast took %v", d)
 	}
 }
+
+func TestRateLimitsDoNotOpenTheCircuit(t *testing.T) {
+	f := newFlaky(t, fail(http.StatusTooManyRequests, "Too many requests", "Retry-After", "30"))
+	c := f.client(fast, client.WithCircuitBreaker(2, time.Hour))
+	for range 4 {
+		_, err := c.User(t.Context(), someID)
+		wantKind(t, err, client.ErrRateLimited, http.StatusTooManyRequests)
+	}
+	if n := f.requests.Load(); n != 4 {
+		t.Errorf("%d requests, want 4: a 429 is the caller's limit, not the service failing", n)
+	}
+}
+
+func TestFailedPostsOpenTheCircuit(t *testing.T) {
+	f := newFlaky(t, unavailable)
+	c := f.client(fast, client.WithCircuitBreaker(2, time.Hour))
+	for range 2 {
+		_, err := c.BatchUsers(t.Context(), []string{someID})
+		wantKind(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
+	}
+	// The next call, a GET, is refused without a request.
+	if _, err := c.Preferences(t.Context(), someID); !errors.Is(err, client.ErrCircuitOpen) {
+		t.Fatalf("error = %v, want ErrCircuitOpen", err)
+	}
+	if n := f.requests.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+}
+
+func TestDeleteIsRetriedOn503(t *testing.T) {
+	f := newFlaky(t, unavailable, status(http.StatusOK, `{"success":true,"data":null,"error":null,"message":"Device removed successfully","meta":null}`))
+	if err := f.client(fast).DeleteDevice(t.Context(), someID, "phone"); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.requests.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.seen {
+		if r.Method != http.MethodDelete || r.URL.Path != "/api/v1/users/"+someID+"/push_tokens/phone" {
+			t.Errorf("request %s %s", r.Method, r.URL.Path)
+		}
+	}
+}

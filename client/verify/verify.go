@@ -93,8 +93,8 @@ type Verifier struct {
 	leeway time.Duration
 	now    func() time.Time
 
-	secret []byte // HS256
-	jwks   *jwksKeys
+	secrets [][]byte // HS256: the service's secret, then its previous ones
+	jwks    *jwksKeys
 }
 
 // An Option configures a Verifier.
@@ -108,6 +108,7 @@ type settings struct {
 	minRefresh   time.Duration
 	maxAge       time.Duration
 	fetchTimeout time.Duration
+	previous     [][]byte
 }
 
 // WithAlgorithms narrows the algorithms accepted. NewJWKS accepts EdDSA,
@@ -185,6 +186,21 @@ func WithMaxKeyAge(d time.Duration) Option {
 	}
 }
 
+// WithPreviousSecrets makes a NewHS256 verifier also accept tokens signed
+// with these secrets: the ones the service lists in SECRET_KEY_PREVIOUS
+// while it moves to a new SECRET_KEY. Each must be at least 32 bytes.
+func WithPreviousSecrets(secrets ...[]byte) Option {
+	return func(s *settings) error {
+		for _, p := range secrets {
+			if len(p) < minSecretLen {
+				return fmt.Errorf("a previous HS256 secret must be at least %d bytes", minSecretLen)
+			}
+			s.previous = append(s.previous, append([]byte(nil), p...))
+		}
+		return nil
+	}
+}
+
 func newSettings(defaultAlgs []string, opts []Option) (*settings, error) {
 	s := &settings{
 		algs:         defaultAlgs,
@@ -217,7 +233,8 @@ func NewHS256(secret []byte, opts ...Option) (*Verifier, error) {
 			return nil, fmt.Errorf("verify: a shared secret verifies HS256 only, not %q", a)
 		}
 	}
-	return &Verifier{algs: s.algs, leeway: s.leeway, now: s.now, secret: append([]byte(nil), secret...)}, nil
+	secrets := append([][]byte{append([]byte(nil), secret...)}, s.previous...)
+	return &Verifier{algs: s.algs, leeway: s.leeway, now: s.now, secrets: secrets}, nil
 }
 
 // NewJWKS returns a verifier of tokens signed with the public keys the
@@ -231,6 +248,9 @@ func NewJWKS(serviceURL string, opts ...Option) (*Verifier, error) {
 	s, err := newSettings([]string{"EdDSA", "ES256", "RS256"}, opts)
 	if err != nil {
 		return nil, err
+	}
+	if len(s.previous) > 0 {
+		return nil, errors.New("verify: previous secrets are for NewHS256; a key set lists its keys itself")
 	}
 	for _, a := range s.algs {
 		if a != "EdDSA" && a != "ES256" && a != "RS256" {
@@ -331,7 +351,14 @@ func (v *Verifier) key(ctx context.Context, t *jwt.Token) (any, error) {
 		return nil, invalid("algorithm not allowed")
 	}
 	if v.jwks == nil {
-		return v.secret, nil
+		if len(v.secrets) == 1 {
+			return v.secrets[0], nil
+		}
+		set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(v.secrets))}
+		for i, s := range v.secrets {
+			set.Keys[i] = s
+		}
+		return set, nil
 	}
 	kid, _ := t.Header["kid"].(string)
 	if kid == "" {

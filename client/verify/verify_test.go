@@ -492,3 +492,52 @@ func TestMiddleware(t *testing.T) {
 		t.Error("claims in an empty context")
 	}
 }
+
+// A verifier given the previous secrets accepts what they signed, as the
+// service does while it moves to a new SECRET_KEY.
+func TestHS256PreviousSecrets(t *testing.T) {
+	ctx := t.Context()
+	const (
+		oldSecret   = "old-secret-key-that-is-long-enough-0123456789"
+		otherSecret = "other-secret-key-that-is-long-enough-012345678"
+	)
+	sign := func(secrets ...string) string {
+		var ss []token.Secret
+		for _, s := range secrets {
+			ss = append(ss, token.Secret(s))
+		}
+		ks, err := token.NewHMACKeySet(ss...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return access(t, newTokens(t, ks), time.Now())
+	}
+	byOld, byNew, byOther := sign(oldSecret), sign(secret, oldSecret), sign(otherSecret)
+
+	only, err := verify.NewHS256([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := only.Verify(ctx, byOld); !errors.Is(err, verify.ErrInvalidToken) {
+		t.Errorf("a token of the old secret without WithPreviousSecrets: %v", err)
+	}
+	v, err := verify.NewHS256([]byte(secret), verify.WithPreviousSecrets([]byte(oldSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"old": byOld, "new": byNew} {
+		if c, err := v.Verify(ctx, tok); err != nil || c.UserID != testUser.ID {
+			t.Errorf("token of the %s secret: %+v, %v", name, c, err)
+		}
+	}
+	if _, err := v.Verify(ctx, byOther); !errors.Is(err, verify.ErrInvalidToken) {
+		t.Errorf("a token of an unlisted secret: %v", err)
+	}
+
+	if _, err := verify.NewHS256([]byte(secret), verify.WithPreviousSecrets([]byte("short"))); err == nil {
+		t.Error("a short previous secret was accepted")
+	}
+	if _, err := verify.NewJWKS("http://usersvc:8000", verify.WithPreviousSecrets([]byte(oldSecret))); err == nil {
+		t.Error("NewJWKS accepted previous secrets")
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/token"
 )
 
 // config is the service's configuration, read once from the environment.
@@ -22,6 +23,7 @@ type config struct {
 	DatabaseURL          string // postgres://… or sqlite:PATH
 	RedisURL             string // empty: in-process cache
 	SecretKey            string
+	SecretKeyPrevious    []token.Secret // verify tokens, never sign
 	JWTAlgorithm         string
 	JWTPrivateKeyFile    string
 	AccessTokenLifetime  time.Duration
@@ -81,6 +83,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c.JWTPrivateKeyFile = getenv("JWT_PRIVATE_KEY_FILE")
 	if c.SecretKey != "" && len(c.SecretKey) < 32 {
 		return nil, bad("SECRET_KEY", "must be at least 32 characters long")
+	}
+	if c.SecretKeyPrevious, err = previousSecrets(getenv("SECRET_KEY_PREVIOUS"), c.SecretKey, c.JWTAlgorithm); err != nil {
+		return nil, err
 	}
 	if c.postgres() {
 		if c.JWTAlgorithm == "HS256" && c.SecretKey == "" {
@@ -150,6 +155,33 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		}
 	}
 	return c, nil
+}
+
+// previousSecrets reads SECRET_KEY_PREVIOUS: comma-separated HS256 secrets
+// that verify tokens but never sign them, so that changing SECRET_KEY ends
+// no session.
+func previousSecrets(v, current, alg string) ([]token.Secret, error) {
+	bad := func(problem string) error { return &configError{"SECRET_KEY_PREVIOUS", problem} }
+	var out []token.Secret
+	seen := map[string]bool{current: true}
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		switch {
+		case alg != token.HS256:
+			return nil, bad("applies to HS256 only; with " + alg + " list the keys in JWT_PRIVATE_KEY_FILE")
+		case current == "":
+			return nil, bad("needs SECRET_KEY, the secret that signs")
+		case len(s) < token.MinSecretLen:
+			return nil, bad("every secret must be at least 32 characters long")
+		case seen[s]:
+			return nil, bad("repeats SECRET_KEY or one of its own secrets")
+		}
+		seen[s] = true
+		out = append(out, token.Secret(s))
+	}
+	return out, nil
 }
 
 func or(v, def string) string {

@@ -10,8 +10,9 @@ import (
 )
 
 // loadTokens builds the token service from the configured keys: SECRET_KEY
-// (or the secret generated once into $DATA_DIR) for HS256, the key file (or
-// one generated once into $DATA_DIR) for the asymmetric algorithms.
+// (or the secret generated once into $DATA_DIR) for HS256, with the secrets
+// of SECRET_KEY_PREVIOUS after it to verify only; the key file (or one
+// generated once into $DATA_DIR) for the asymmetric algorithms.
 func loadTokens(cfg *config, logger *slog.Logger) (*token.Service, error) {
 	var (
 		keys *token.KeySet
@@ -19,7 +20,7 @@ func loadTokens(cfg *config, logger *slog.Logger) (*token.Service, error) {
 	)
 	switch {
 	case cfg.JWTAlgorithm == token.HS256 && cfg.SecretKey != "":
-		keys, err = token.NewHMACKeySet(token.Secret(cfg.SecretKey))
+		keys, err = token.NewHMACKeySet(append([]token.Secret{token.Secret(cfg.SecretKey)}, cfg.SecretKeyPrevious...)...)
 		if err != nil {
 			return nil, &configError{"SECRET_KEY", "is not usable as an HS256 key"}
 		}

@@ -59,13 +59,20 @@ type Store struct {
 // Open connects to the database at url (postgres://… or a keyword/value
 // string; pool settings such as pool_max_conns are read from it) and checks
 // that it answers. It does not migrate: call Migrate.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: invalid database URL: %w", err)
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.tracer != nil {
+		cfg.ConnConfig.Tracer = o.tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
