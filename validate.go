@@ -41,16 +41,30 @@ const (
 	maxEmailDomainLength = 253
 )
 
-var emailFolder = cases.Fold()
-
 // CanonicalEmail returns the form under which an email is stored and
-// compared: trimmed, Unicode NFC, case-folded. Two addresses that look the
-// same have the same canonical form.
+// compared: trimmed, Unicode NFKC, case-folded. Two addresses that look the
+// same have the same canonical form, compatibility forms included: a
+// full-width "Ａ" or "＠" is an "a" or an "@", a ligature "ﬁ" is "fi".
 func CanonicalEmail(s string) string {
 	s = strings.TrimSpace(s)
-	s = norm.NFC.String(s)
-	s = emailFolder.String(s)
-	return norm.NFC.String(s)
+	s = norm.NFKC.String(s)
+	s = foldCase(s)
+	return strings.TrimSpace(norm.NFKC.String(s))
+}
+
+// foldCase applies Unicode full case folding. The folding of x/text swaps
+// the case of Cherokee letters, so that folding twice gives back the input
+// and an address and its folded form would be two accounts; Unicode folds
+// them to capitals (CaseFolding.txt), which is done here. A Caser may keep
+// state, so each call makes its own.
+func foldCase(s string) string {
+	s = cases.Fold().String(s)
+	return strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cherokee, r) {
+			return unicode.ToUpper(r)
+		}
+		return r
+	}, s)
 }
 
 // CheckEmail returns the canonical form of s and the messages of the rules it

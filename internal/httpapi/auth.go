@@ -3,6 +3,7 @@ package httpapi
 import (
 	"log/slog"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
@@ -57,6 +58,10 @@ func handleLogin(logger *slog.Logger, accounts *account.Service, clientIP Client
 		f := newFields(m)
 		email, _ := f.str("email", true)
 		pw, _ := f.str("password", true)
+		if utf8.RuneCountInString(pw) > usersvc.MaxPasswordLength {
+			// No account has a longer password: refuse it before any hashing.
+			f.add("password", usersvc.MsgPasswordLong)
+		}
 		f.unknown()
 		if err := f.err(); err != nil {
 			fail(w, r, logger, err)

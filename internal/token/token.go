@@ -9,6 +9,8 @@
 package token
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -252,6 +254,8 @@ func (s *Service) parse(token string, now time.Time, wantType string, c claims) 
 	}
 	tokenType, userID, reg := c.common()
 	switch {
+	case !numericDates(token):
+		return invalid(errClaims)
 	case tokenType != wantType:
 		return invalid(errType)
 	case reg.IssuedAt == nil || reg.IssuedAt.After(now.Add(s.leeway)):
@@ -260,6 +264,33 @@ func (s *Service) parse(token string, now time.Time, wantType string, c claims) 
 		return invalid(errClaims)
 	}
 	return nil
+}
+
+// numericDates reports whether the exp, nbf and iat claims of a token whose
+// signature has been checked are JSON numbers, as RFC 7519 wants: the parser
+// also reads a number inside a string ("exp": "1790000000"), which no token
+// of this service has.
+func numericDates(token string) bool {
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return false
+	}
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if json.Unmarshal(b, &dates) != nil {
+		return false
+	}
+	for _, d := range []json.RawMessage{dates.Exp, dates.Nbf, dates.Iat} {
+		if len(d) > 0 && d[0] != '-' && (d[0] < '0' || d[0] > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // key picks the verification key of a token by its kid, after checking that

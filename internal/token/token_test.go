@@ -6,8 +6,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -18,6 +20,7 @@ import (
 	"log/slog"
 	"maps"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -347,6 +350,12 @@ func TestForgedAndInvalidTokens(t *testing.T) {
 				reject(typ+" no jti", forge(t, method, f.sign, ours, with(c, "jti", nil)))
 				reject(typ+" no token_type", forge(t, method, f.sign, ours, with(c, "token_type", nil)))
 				reject(typ+" odd token_type", forge(t, method, f.sign, ours, with(c, "token_type", "Access")))
+				// NumericDate is a JSON number; the parser would read these strings.
+				future := strconv.FormatInt(now.Add(10*time.Minute).Unix(), 10)
+				reject(typ+" exp a string", forge(t, method, f.sign, ours, with(c, "exp", future)))
+				reject(typ+" iat a string", forge(t, method, f.sign, ours, with(c, "iat", strconv.FormatInt(now.Unix(), 10))))
+				reject(typ+" nbf a string", forge(t, method, f.sign, ours, with(c, "nbf", strconv.FormatInt(now.Unix(), 10))))
+				reject(typ+" nbf null", forge(t, method, f.sign, ours, with(c, "nbf", json.RawMessage("null"))))
 			}
 			// A token of one type is not the other.
 			if _, err := f.svc.ParseRefresh(forge(t, method, f.sign, ours, access), now); err == nil {
@@ -718,8 +727,11 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that parsing never panics and accepts nothing but the
-// one token the service issued.
+// FuzzParse checks that parsing never panics, that every failure is an
+// EUnauthorized that repeats nothing of the token, and that it accepts no
+// token but one signed with the service's key in canonical form: the two
+// it issued, or the forgeries of the checked-in corpus that are signed with
+// the test secret itself (testdata/fuzz/FuzzParse).
 func FuzzParse(f *testing.F) {
 	fx := newFixture(f, token.HS256)
 	access, _ := fx.svc.IssueAccess(user, "jti", now)
@@ -735,18 +747,43 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		_, errA := fx.svc.ParseAccess(s, now)
 		_, errR := fx.svc.ParseRefresh(s, now)
-		if errA == nil && s != access {
+		if errA == nil && s != access && !signedCanonically(s) {
 			t.Fatalf("accepted as access: %q", s)
 		}
-		if errR == nil && s != refresh {
+		if errR == nil && s != refresh && !signedCanonically(s) {
 			t.Fatalf("accepted as refresh: %q", s)
+		}
+		if errA == nil && errR == nil {
+			t.Fatalf("accepted as both access and refresh: %q", s)
 		}
 		for _, err := range []error{errA, errR} {
 			if err != nil && usersvc.ErrorCode(err) != usersvc.EUnauthorized {
 				t.Fatalf("error %v is not EUnauthorized", err)
 			}
+			if err != nil && len(s) >= 8 && strings.Contains(s, ".") && strings.Contains(err.Error(), s) {
+				t.Fatalf("error %v repeats the token", err)
+			}
 		}
 	})
+}
+
+// signedCanonically reports whether s is an HS256 token whose signature
+// the test secret makes, with every segment in canonical base64url (so that
+// no other spelling of an accepted token is accepted too).
+func signedCanonically(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		b, err := base64.RawURLEncoding.DecodeString(p)
+		if err != nil || base64.RawURLEncoding.EncodeToString(b) != p {
+			return false
+		}
+	}
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(parts[0] + "." + parts[1]))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)) == parts[2]
 }
 
 type rsaInt = big.Int
