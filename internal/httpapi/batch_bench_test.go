@@ -56,48 +56,12 @@ func (c *batchStatements) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ 
 
 func (c *batchStatements) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
-// batchStore counts the calls of the store's read methods.
-type batchStore struct {
-	testStore
-	calls atomic.Int64
-}
-
-func (s *batchStore) UserByID(ctx context.Context, id string) (*usersvc.User, error) {
-	s.calls.Add(1)
-	return s.testStore.UserByID(ctx, id)
-}
-
-func (s *batchStore) UserByEmail(ctx context.Context, email string) (*usersvc.User, string, error) {
-	s.calls.Add(1)
-	return s.testStore.UserByEmail(ctx, email)
-}
-
-func (s *batchStore) UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, error) {
-	s.calls.Add(1)
-	return s.testStore.UsersByIDs(ctx, ids)
-}
-
-func (s *batchStore) DevicesOfUsers(ctx context.Context, ids []string) (map[string][]usersvc.Device, error) {
-	s.calls.Add(1)
-	return s.testStore.DevicesOfUsers(ctx, ids)
-}
-
-func (s *batchStore) Devices(ctx context.Context, userID string) ([]usersvc.Device, error) {
-	s.calls.Add(1)
-	return s.testStore.Devices(ctx, userID)
-}
-
-func (s *batchStore) ListUsers(ctx context.Context, limit, offset int) ([]usersvc.User, int, error) {
-	s.calls.Add(1)
-	return s.testStore.ListUsers(ctx, limit, offset)
-}
-
 // batchEnv is a PostgreSQL store with its statements and store calls
 // counted, and a population of users with one or two devices each.
 type batchEnv struct {
 	tb    testing.TB
 	stmts *batchStatements
-	store *batchStore
+	store *readCounter
 	ids   []string // the users, in the order made
 	hc    *http.Client
 }
@@ -117,7 +81,7 @@ func newBatchEnv(tb testing.TB, users int) *batchEnv {
 	if err := st.Migrate(tb.Context()); err != nil {
 		tb.Fatal(err)
 	}
-	e.store = &batchStore{testStore: st}
+	e.store = &readCounter{testStore: st}
 
 	accounts := e.accounts(nil)
 	e.ids = make([]string, users)
@@ -218,7 +182,7 @@ func (e *batchEnv) send(tb testing.TB, method, url string, body []byte) (int, []
 
 // counts returns the statements run and the store calls made so far.
 func (e *batchEnv) counts() (queries, calls int64) {
-	return e.stmts.queries.Load(), e.store.calls.Load()
+	return e.stmts.queries.Load(), e.store.n.Load()
 }
 
 // batchAnswer is the data of a batch answer, as far as the checks need.

@@ -101,6 +101,13 @@ func newHarness(t *testing.T) *harness { return newHarnessOn(t, newSQLite(t), ch
 
 func newHarnessOn(t testing.TB, st testStore, params password.Params) *harness {
 	t.Helper()
+	return newHarnessWith(t, st, params, account.Options{})
+}
+
+// newHarnessWith is newHarnessOn with account options (a cache, limits);
+// the service keys and the clock are the harness's own.
+func newHarnessWith(t testing.TB, st testStore, params password.Params, opts account.Options) *harness {
+	t.Helper()
 	ctx := t.Context()
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
@@ -115,7 +122,8 @@ func newHarnessOn(t testing.TB, st testStore, params password.Params) *harness {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Now().UTC()}
-	accounts := account.New(st, hasher, tokens, account.Options{ServiceKeys: keys, Now: clk.Now})
+	opts.ServiceKeys, opts.Now = keys, clk.Now
+	accounts := account.New(st, hasher, tokens, opts)
 	draining := new(atomic.Bool)
 	logger := slog.New(slog.DiscardHandler)
 	handler := httpapi.NewServer(logger, httpapi.Config{Version: "test", JWKS: tokens.JWKS}, accounts, httpapi.Health{Database: st.Ping, Draining: draining})

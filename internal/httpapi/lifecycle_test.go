@@ -1,11 +1,8 @@
 package httpapi_test
 
 import (
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,8 +11,6 @@ import (
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/cache"
-	"github.com/usersvc/usersvc/internal/httpapi"
-	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/ratelimit"
 )
 
@@ -24,29 +19,10 @@ import (
 // limits.
 func newLifecycleHarness(t *testing.T, limits account.Limits) *harness {
 	t.Helper()
-	st := newSQLite(t)
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	hasher, err := password.New(password.WithParams(cheapHashing))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens := newTestTokens(t, testSecret)
-	keys, err := account.ParseServiceKeys("notifier:" + serviceKey + ",pusher:" + invalidatorKey + ":push_tokens.invalidate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: time.Now().UTC()}
-	accounts := account.New(st, hasher, tokens, account.Options{
-		ServiceKeys: keys, Now: clk.Now, Limits: limits,
-		Cache: cache.NewMemory(1000, cache.Options{UserTTL: time.Hour, DevicesTTL: time.Hour}),
+	return newHarnessWith(t, newSQLite(t), cheapHashing, account.Options{
+		Limits: limits,
+		Cache:  cache.NewMemory(1000, cache.Options{UserTTL: time.Hour, DevicesTTL: time.Hour}),
 	})
-	draining := new(atomic.Bool)
-	handler := httpapi.NewServer(slog.New(slog.DiscardHandler), httpapi.Config{Version: "test", JWKS: tokens.JWKS}, accounts, httpapi.Health{Database: st.Ping, Draining: draining})
-	srv := httptest.NewServer(handler)
-	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, store: st, accounts: accounts, clock: clk, draining: draining, tokens: tokens}
 }
 
 func lcUserPath(id string) string { return "/api/v1/users/" + id + "/" }
