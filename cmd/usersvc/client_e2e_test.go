@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -34,49 +32,6 @@ const (
 	e2ePassword    = "Str0ng!Passw0rd"
 	e2eAdminPass   = "Adm1n!Passw0rd"
 )
-
-// e2eServer is the service started by run() in this process.
-type e2eServer struct {
-	base    string
-	port    string
-	logs    *syncBuffer
-	cancel  context.CancelFunc
-	done    chan error
-	stopped bool
-}
-
-// e2eStart runs the service with the given environment (on 127.0.0.1 and
-// port 0 unless the pairs say otherwise) until the test ends or stop.
-func e2eStart(t *testing.T, pairs ...string) *e2eServer {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &e2eServer{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	getenv := env(append([]string{"PORT=0", "HOST=127.0.0.1"}, pairs...)...)
-	go func() { s.done <- run(ctx, nil, getenv, nil, io.Discard, s.logs) }()
-	t.Cleanup(func() { s.stop(t) })
-	addr := listenAddr(t, s.logs.String, s.done)
-	_, s.port, _ = net.SplitHostPort(addr)
-	s.base = "http://" + addr
-	return s
-}
-
-// stop ends the server as SIGTERM would, and checks that it exits cleanly.
-func (s *e2eServer) stop(t *testing.T) {
-	t.Helper()
-	if s.stopped {
-		return
-	}
-	s.stopped = true
-	s.cancel()
-	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Errorf("run returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("the server did not stop")
-	}
-}
 
 // e2eCreateAdmin makes an admin with the create-admin command.
 func e2eCreateAdmin(t *testing.T, dir, email, name string) {
@@ -174,7 +129,7 @@ var e2eInbox = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 func TestClientE2EEndpoints(t *testing.T) {
 	dir := t.TempDir()
 	e2eCreateAdmin(t, dir, "Root@Example.com", "Root Admin")
-	srv := e2eStart(t, "DATA_DIR="+dir, "SECRET_KEY="+e2eSecret, e2eServiceKeys)
+	srv := startServer(t, "DATA_DIR="+dir, "SECRET_KEY="+e2eSecret, e2eServiceKeys)
 	ctx := t.Context()
 	anon := e2eClient(t, srv.base)
 	svc := e2eClient(t, srv.base, client.WithServiceKey(e2eNotifierKey))
@@ -613,7 +568,7 @@ func e2eRotate(t *testing.T, alg string) {
 
 	// Key A signs.
 	writeKeys(keyA)
-	srv := e2eStart(t, environ...)
+	srv := startServer(t, environ...)
 	if kids := published(srv.base); !slices.Equal(kids, []string{kidA}) {
 		t.Fatalf("published %q, want [A]", kids)
 	}
@@ -654,7 +609,7 @@ func e2eRotate(t *testing.T, alg string) {
 	// B signs, A still verifies: restart on the same address with [B, A].
 	srv.stop(t)
 	writeKeys(keyB, keyA)
-	srv = e2eStart(t, append(environ, "PORT="+srv.port)...)
+	srv = startServer(t, append(environ, "PORT="+srv.port)...)
 	if kids := published(srv.base); !slices.Equal(kids, []string{kidB, kidA}) {
 		t.Fatalf("published %q, want [B A]", kids)
 	}
@@ -693,7 +648,7 @@ func e2eRotate(t *testing.T, alg string) {
 	// A retired: restart with [B].
 	srv.stop(t)
 	writeKeys(keyB)
-	srv = e2eStart(t, append(environ, "PORT="+srv.port)...)
+	srv = startServer(t, append(environ, "PORT="+srv.port)...)
 	if kids := published(srv.base); !slices.Equal(kids, []string{kidB}) {
 		t.Fatalf("published %q, want [B]", kids)
 	}
@@ -724,7 +679,7 @@ func e2eRotate(t *testing.T, alg string) {
 func TestClientE2EOutage(t *testing.T) {
 	dir := t.TempDir()
 	environ := []string{"DATA_DIR=" + dir, "SECRET_KEY=" + e2eSecret, e2eServiceKeys}
-	srv := e2eStart(t, environ...)
+	srv := startServer(t, environ...)
 	ctx := t.Context()
 	u, err := e2eClient(t, srv.base).Register(ctx, usersvc.Registration{Email: "out@example.com", Password: e2ePassword, Name: "Outage"})
 	if err != nil {
@@ -766,7 +721,7 @@ func TestClientE2EOutage(t *testing.T) {
 		t.Errorf("a token that cannot be checked yet: %d %s", st, body)
 	}
 
-	e2eStart(t, append(environ, "PORT="+srv.port)...) // stopped when the test ends
+	startServer(t, append(environ, "PORT="+srv.port)...) // stopped when the test ends
 	time.Sleep(cooldown + 50*time.Millisecond)
 	if got, err := svc.User(ctx, u.ID); err != nil || got.Email != "out@example.com" {
 		t.Fatalf("after the restart: %+v, %v", got, err)

@@ -66,7 +66,7 @@ func TestSecretKeyPreviousConfig(t *testing.T) {
 func TestSecretKeyPreviousRotation(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	srv := e2eStart(t, "DATA_DIR="+dir, "SECRET_KEY="+rotOldSecret)
+	srv := startServer(t, "DATA_DIR="+dir, "SECRET_KEY="+rotOldSecret)
 	if _, err := e2eClient(t, srv.base).Register(ctx, usersvc.Registration{Email: "rot@example.com", Password: e2ePassword, Name: "Rotation"}); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestSecretKeyPreviousRotation(t *testing.T) {
 	srv.stop(t)
 
 	// The new secret signs; the old one still verifies.
-	srv = e2eStart(t, "DATA_DIR="+dir, "SECRET_KEY="+rotNewSecret, "SECRET_KEY_PREVIOUS="+rotOldSecret)
+	srv = startServer(t, "DATA_DIR="+dir, "SECRET_KEY="+rotNewSecret, "SECRET_KEY_PREVIOUS="+rotOldSecret)
 	if _, err := e2eClient(t, srv.base, client.WithBearerToken(old.Tokens.Access)).User(ctx, old.User.ID); err != nil {
 		t.Errorf("an access token of the old secret: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestSecretKeyPreviousRotation(t *testing.T) {
 	srv.stop(t)
 
 	// The old secret retired: its tokens stop, the new ones go on.
-	srv = e2eStart(t, "DATA_DIR="+dir, "SECRET_KEY="+rotNewSecret)
+	srv = startServer(t, "DATA_DIR="+dir, "SECRET_KEY="+rotNewSecret)
 	_, err = e2eClient(t, srv.base, client.WithBearerToken(old.Tokens.Access)).User(ctx, old.User.ID)
 	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if _, err := e2eClient(t, srv.base, client.WithBearerToken(fresh.Tokens.Access)).User(ctx, old.User.ID); err != nil {

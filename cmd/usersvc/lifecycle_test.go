@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // lcServiceKey is the key of the service account of the lifecycle server.
@@ -16,60 +12,23 @@ const lcServiceKey = "lifecycle-service-key-0123456789"
 
 // lcServer is run() serving on a free port of 127.0.0.1 with its own data
 // directory, an admin made beforehand with create-admin.
-type lcServer struct {
-	base string
-	logs *syncBuffer
-}
+type lcServer struct{ *server }
 
 func lcStart(t *testing.T, adminEmail, adminPassword string) *lcServer {
 	t.Helper()
 	dir := t.TempDir()
-	e := env("PORT=0", "HOST=127.0.0.1", "DATA_DIR="+dir, "SERVICE_API_KEYS=lifecycle:"+lcServiceKey)
-	if err := run(t.Context(), []string{"create-admin", "--email", adminEmail, "--name", "Lifecycle Admin"}, e, strings.NewReader(adminPassword+"\n"), io.Discard, io.Discard); err != nil {
+	settings := []string{"DATA_DIR=" + dir, "SERVICE_API_KEYS=lifecycle:" + lcServiceKey}
+	if err := run(t.Context(), []string{"create-admin", "--email", adminEmail, "--name", "Lifecycle Admin"}, env(settings...), strings.NewReader(adminPassword+"\n"), io.Discard, io.Discard); err != nil {
 		t.Fatalf("create-admin: %v", err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, e, nil, io.Discard, logs) }()
-	s := &lcServer{base: "http://" + listenAddr(t, logs.String, done), logs: logs}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run returned %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("run did not stop")
-		}
-	})
-	return s
+	return &lcServer{startServer(t, settings...)}
 }
 
 // do sends a request with a JSON body (when body is not nil) and headers
 // given as name, value pairs.
 func (s *lcServer) do(t *testing.T, method, path string, body any, headers ...string) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, s.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	return send(t, req)
+	return send(t, jsonRequest(t, method, s.base+path, body, headers...))
 }
 
 // want asserts the status of an answer and, when errText is not empty, its error.

@@ -146,13 +146,77 @@ func listenAddr(t *testing.T, logs func() string, done <-chan error) string {
 
 func post(t *testing.T, url string, body any, headers ...string) (int, map[string]any) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
+	return send(t, jsonRequest(t, "POST", url, body, headers...))
+}
+
+// jsonRequest makes a request with body as JSON (none when body is nil)
+// and headers given as name, value pairs.
+func jsonRequest(t *testing.T, method, url string, body any, headers ...string) *http.Request {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	return send(t, req)
+	return req
+}
+
+// server is the service started by run() in this process.
+type server struct {
+	base    string // http://host:port
+	addr    string // host:port
+	port    string
+	logs    *syncBuffer
+	cancel  context.CancelFunc
+	done    chan error
+	stopped bool
+}
+
+// startServer runs the service in process on 127.0.0.1 and a free port
+// with the given NAME=value settings (which may override those two) until
+// the test ends or stop is called.
+func startServer(t *testing.T, settings ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	getenv := env(append([]string{"PORT=0", "HOST=127.0.0.1"}, settings...)...)
+	go func() { s.done <- run(ctx, nil, getenv, nil, io.Discard, s.logs) }()
+	t.Cleanup(func() { s.stop(t) })
+	s.addr = listenAddr(t, s.logs.String, s.done)
+	s.port = s.addr[strings.LastIndex(s.addr, ":")+1:]
+	s.base = "http://" + s.addr
+	return s
+}
+
+// stop ends the server as SIGTERM would, and checks that it exits cleanly.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.cancel()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("run returned %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the server did not stop")
+	}
 }
 
 func send(t *testing.T, req *http.Request) (int, map[string]any) {
@@ -171,13 +235,8 @@ func send(t *testing.T, req *http.Request) (int, map[string]any) {
 // the data directory: the embedded defaults.
 func TestServeInProcess(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(t.Context())
-	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, nil, env("PORT=0", "HOST=127.0.0.1", "DATA_DIR="+dir), nil, io.Discard, &logs)
-	}()
-	base := "http://" + listenAddr(t, logs.String, done)
+	srv := startServer(t, "DATA_DIR="+dir)
+	base, logs := srv.base, srv.logs
 
 	status, body := post(t, base+"/api/v1/users/", map[string]any{"email": "e2e@example.com", "password": "E2e!password", "name": "End To End"})
 	if status != 201 {
@@ -248,19 +307,11 @@ func TestServeInProcess(t *testing.T) {
 	if strings.Contains(string(scrape), "e2e@example.com") {
 		t.Error("/metrics holds an email")
 	}
-	port := base[strings.LastIndex(base, ":")+1:]
+	port := srv.port
 	if err := run(t.Context(), []string{"healthcheck"}, env("PORT="+port, "DATA_DIR="+dir), nil, io.Discard, io.Discard); err != nil {
 		t.Errorf("healthcheck on a running server: %v", err)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run returned %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	srv.stop(t)
 	if err := run(t.Context(), []string{"healthcheck"}, env("PORT="+port, "DATA_DIR="+dir), nil, io.Discard, io.Discard); err == nil {
 		t.Error("healthcheck passed with no server")
 	}

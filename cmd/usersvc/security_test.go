@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -44,10 +43,8 @@ const (
 
 // secServer is one running instance of the service.
 type secServer struct {
-	base string
-	addr string
-	dir  string
-	logs *syncBuffer
+	*server
+	dir string
 	// secrets must never appear in the log: the signing secret, passwords,
 	// issued tokens.
 	mu      sync.Mutex
@@ -65,27 +62,16 @@ func (s *secServer) keepSecret(v ...string) {
 // test, and then checks that no secret reached the log.
 func secStart(t *testing.T, extra ...string) *secServer {
 	t.Helper()
-	s := &secServer{dir: t.TempDir(), logs: &syncBuffer{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	e := env(append([]string{"PORT=0", "HOST=127.0.0.1", "DATA_DIR=" + s.dir, "SHUTDOWN_TIMEOUT=5s"}, extra...)...)
-	go func() { done <- run(ctx, nil, e, nil, io.Discard, s.logs) }()
-	s.addr = listenAddr(t, s.logs.String, done)
-	s.base = "http://" + s.addr
+	s := &secServer{dir: t.TempDir()}
 	for _, kv := range extra {
 		if k, v, _ := strings.Cut(kv, "="); k == "SECRET_KEY" {
 			s.keepSecret(v)
 		}
 	}
+	// Registered first, so it runs after the server has stopped.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("the server did not stop")
+		if s.server == nil {
+			return // it did not start
 		}
 		logs := s.logs.String()
 		s.mu.Lock()
@@ -101,6 +87,7 @@ func secStart(t *testing.T, extra ...string) *secServer {
 			}
 		}
 	})
+	s.server = startServer(t, append([]string{"DATA_DIR=" + s.dir, "SHUTDOWN_TIMEOUT=5s"}, extra...)...)
 	return s
 }
 
