@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -85,24 +84,7 @@ func newBatchEnv(tb testing.TB, users int) *batchEnv {
 
 	accounts := e.accounts(nil)
 	e.ids = make([]string, users)
-	const workers = 4
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < users; i += workers {
-				if err := batchSeed(tb.Context(), accounts, i, &e.ids[i]); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		tb.Fatal(err)
-	}
+	seedEach(tb, users, func(i int) error { return batchSeed(tb.Context(), accounts, i, &e.ids[i]) })
 	return e
 }
 

@@ -278,30 +278,17 @@ func mixPopulation(b *testing.B, accounts *account.Service, tokens *token.Servic
 	ctx := b.Context()
 	run := mixRandomHex(b, 4)
 	users := make([]mixUser, mixUsers)
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
-	for w := range 4 {
-		wg.Go(func() {
-			for i := w; i < mixUsers; i += 4 {
-				u, err := accounts.Register(ctx, usersvc.Registration{
-					Email: fmt.Sprintf("mix.%s.%d@example.com", run, i), Name: "Mix User", Password: "Str0ng!Passw0rd",
-				})
-				if err == nil {
-					users[i].id = u.ID
-					users[i].access, err = tokens.IssueAccess(u, uuid.NewString(), time.Now())
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
+	seedEach(b, mixUsers, func(i int) error {
+		u, err := accounts.Register(ctx, usersvc.Registration{
+			Email: fmt.Sprintf("mix.%s.%d@example.com", run, i), Name: "Mix User", Password: "Str0ng!Passw0rd",
 		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
+		if err != nil {
+			return err
+		}
+		users[i].id = u.ID
+		users[i].access, err = tokens.IssueAccess(u, uuid.NewString(), time.Now())
+		return err
+	})
 	return users
 }
 

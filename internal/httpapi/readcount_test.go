@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
+	"testing"
 
 	"github.com/usersvc/usersvc"
 )
@@ -50,4 +52,28 @@ func (s *readCounter) Devices(ctx context.Context, userID string) ([]usersvc.Dev
 func (s *readCounter) ListUsers(ctx context.Context, limit, offset int) ([]usersvc.User, int, error) {
 	s.count(ctx)
 	return s.testStore.ListUsers(ctx, limit, offset)
+}
+
+// seedEach calls seed for 0 … n-1 from four goroutines, and fails tb with
+// the first error.
+func seedEach(tb testing.TB, n int, seed func(i int) error) {
+	tb.Helper()
+	const workers = 4
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				if err := seed(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
 }
