@@ -730,3 +730,104 @@ func TestClientE2EOutage(t *testing.T) {
 		t.Fatalf("with the circuit closed again: %v", err)
 	}
 }
+
+// TestClientE2ELifecycle drives the account lifecycle through client/
+// against the real server: rename, password change, disable and enable,
+// delete, each with the error kinds a caller inspects.
+func TestClientE2ELifecycle(t *testing.T) {
+	dir := t.TempDir()
+	e2eCreateAdmin(t, dir, "root@example.com", "Root Admin")
+	srv := startServer(t, "DATA_DIR="+dir, "SECRET_KEY="+e2eSecret, e2eServiceKeys)
+	ctx := t.Context()
+	anon := e2eClient(t, srv.base)
+	svc := e2eClient(t, srv.base, client.WithServiceKey(e2eNotifierKey))
+	_, admin := e2eLogin(t, srv.base, "root@example.com", e2eAdminPass)
+
+	grace, err := anon.Register(ctx, usersvc.Registration{Email: "grace@example.com", Password: e2ePassword, Name: "Grace Hopper"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, graceC := e2eLogin(t, srv.base, "grace@example.com", e2ePassword)
+	other, _ := e2eLogin(t, srv.base, "grace@example.com", e2ePassword)
+
+	// Rename: the user and admins; a service may not.
+	if u, err := graceC.UpdateName(ctx, grace.ID, "Grace B. Hopper"); err != nil || u.Name != "Grace B. Hopper" {
+		t.Fatalf("rename = %+v, %v", u, err)
+	}
+	if _, err := svc.UpdateName(ctx, grace.ID, "Service Name"); err == nil {
+		t.Fatal("a service renamed a user")
+	} else {
+		e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	}
+	e := e2eWant(t, func() error { _, err := graceC.UpdateName(ctx, grace.ID, "R2-D2"); return err }(), client.ErrInvalid, http.StatusBadRequest)
+	if len(e.Fields["name"]) == 0 {
+		t.Errorf("no message for name: %+v", e.Fields)
+	}
+	if u, err := admin.UpdateName(ctx, grace.ID, "Grace Hopper"); err != nil || u.Name != "Grace Hopper" {
+		t.Fatalf("admin rename = %+v, %v", u, err)
+	}
+
+	// Password change: the wrong current password is a field error; the
+	// kept session survives, the other one ends, the new password logs in.
+	const newPassword = "N3w!Passw0rd-e2e"
+	_, err = graceC.ChangePassword(ctx, grace.ID, client.PasswordChange{Current: "Wr0ng!Passw0rd", New: newPassword})
+	e = e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest)
+	if len(e.Fields["current_password"]) == 0 {
+		t.Errorf("no message for current_password: %+v", e.Fields)
+	}
+	ended, err := graceC.ChangePassword(ctx, grace.ID, client.PasswordChange{Current: e2ePassword, New: newPassword, Keep: sess.Tokens.Refresh})
+	if err != nil || ended != 1 {
+		t.Fatalf("change password = %d, %v; want 1 session ended", ended, err)
+	}
+	if _, err := anon.Refresh(ctx, other.Tokens.Refresh); err == nil {
+		t.Fatal("the other session still refreshes")
+	} else {
+		e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	}
+	kept, err := anon.Refresh(ctx, sess.Tokens.Refresh)
+	if err != nil {
+		t.Fatalf("the kept session: %v", err)
+	}
+	if _, err := anon.Login(ctx, usersvc.Credentials{Email: "grace@example.com", Password: e2ePassword}); err == nil {
+		t.Fatal("the old password still logs in")
+	}
+	e2eLogin(t, srv.base, "grace@example.com", newPassword)
+
+	// Disable: admins only; login 403, refresh and the live token 401.
+	if err := graceC.SetActive(ctx, grace.ID, false); err == nil {
+		t.Fatal("a user disabled their own account")
+	} else {
+		e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	}
+	if err := admin.SetActive(ctx, grace.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = anon.Login(ctx, usersvc.Credentials{Email: "grace@example.com", Password: newPassword})
+	if e := e2eWant(t, err, client.ErrForbidden, http.StatusForbidden); e.Message != "Account is disabled" {
+		t.Errorf("disabled login message = %q", e.Message)
+	}
+	_, err = anon.Refresh(ctx, kept.Refresh)
+	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	_, err = graceC.User(ctx, grace.ID)
+	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	if err := admin.SetActive(ctx, grace.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	_, graceC = e2eLogin(t, srv.base, "grace@example.com", newPassword)
+
+	// Delete: the user's own; afterwards the token is refused, the user is
+	// gone for admins, and the email registers again.
+	if err := graceC.DeleteUser(ctx, grace.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = graceC.User(ctx, grace.ID)
+	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	_, err = admin.User(ctx, grace.ID)
+	e2eWant(t, err, client.ErrNotFound, http.StatusNotFound)
+	err = admin.DeleteUser(ctx, grace.ID)
+	e2eWant(t, err, client.ErrNotFound, http.StatusNotFound)
+	again, err := anon.Register(ctx, usersvc.Registration{Email: "Grace@Example.com", Password: e2ePassword, Name: "Grace Again"})
+	if err != nil || again.ID == grace.ID {
+		t.Fatalf("register again = %+v, %v", again, err)
+	}
+}
