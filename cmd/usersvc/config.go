@@ -35,6 +35,7 @@ type config struct {
 	LogFormat            string
 	ShutdownTimeout      time.Duration
 	DrainDelay           time.Duration
+	RedisTimeout         time.Duration // bounds each call to Redis
 	HashConcurrency      int
 }
 
@@ -104,6 +105,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"REFRESH_TOKEN_LIFETIME", "24h", &c.RefreshTokenLifetime},
 		{"SHUTDOWN_TIMEOUT", "25s", &c.ShutdownTimeout},
 		{"DRAIN_DELAY", "0s", &c.DrainDelay},
+		{"REDIS_TIMEOUT", "50ms", &c.RedisTimeout},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(or(getenv(d.name), d.def))
@@ -111,6 +113,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			return nil, bad(d.name, "must be a positive Go duration such as 15m or 24h")
 		}
 		*d.dst = v
+	}
+	if c.RedisTimeout < time.Millisecond || c.RedisTimeout > 5*time.Second {
+		return nil, bad("REDIS_TIMEOUT", "must be a Go duration from 1ms to 5s")
 	}
 	if c.ServiceKeys, err = account.ParseServiceKeys(getenv("SERVICE_API_KEYS")); err != nil {
 		return nil, bad("SERVICE_API_KEYS", "%s", usersvc.ErrorMessage(err))

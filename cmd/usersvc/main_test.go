@@ -42,6 +42,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"DB_NAME=app", "DB_SSLMODE=maybe"}, "DB_SSLMODE"},
 		{[]string{"REDIS_URL=http://x"}, "REDIS_URL"},
 		{[]string{"REDIS_HOST=r", "REDIS_PORT=-1"}, "REDIS_PORT"},
+		{[]string{"REDIS_TIMEOUT=0s"}, "REDIS_TIMEOUT"},
+		{[]string{"REDIS_TIMEOUT=1m"}, "REDIS_TIMEOUT"},
+		{[]string{"REDIS_TIMEOUT=fast"}, "REDIS_TIMEOUT"},
 		{[]string{"SECRET_KEY=short"}, "SECRET_KEY"},
 		{[]string{"JWT_ALGORITHM=HS512"}, "JWT_ALGORITHM"},
 		{[]string{"ACCESS_TOKEN_LIFETIME=15"}, "ACCESS_TOKEN_LIFETIME"},
@@ -425,5 +428,17 @@ func TestSIGTERM(t *testing.T) {
 	_ = p2.cmd.Process.Signal(syscall.SIGTERM)
 	if err := <-p2.done; err != nil {
 		t.Fatalf("second exit: %v", err)
+	}
+}
+
+func TestConfigRedisTimeout(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": 50 * time.Millisecond, "250ms": 250 * time.Millisecond, "5s": 5 * time.Second} {
+		c, err := loadConfig(env("DATA_DIR="+t.TempDir(), "REDIS_TIMEOUT="+in))
+		if err != nil {
+			t.Fatalf("REDIS_TIMEOUT=%q: %v", in, err)
+		}
+		if c.RedisTimeout != want {
+			t.Errorf("REDIS_TIMEOUT=%q gives %v, want %v", in, c.RedisTimeout, want)
+		}
 	}
 }

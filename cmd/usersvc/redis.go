@@ -20,15 +20,18 @@ import (
 const memoryCacheEntries = 50_000
 
 // redisClient connects to the configured Redis with short timeouts: a slow
-// or absent Redis costs a request milliseconds, never seconds.
-func redisClient(rawURL string) (*redis.Client, error) {
+// or absent Redis costs a request milliseconds, never seconds. Each call
+// is bounded by callTimeout (REDIS_TIMEOUT) in the cache and the limiter;
+// the client's own socket timeouts are looser backstops.
+func redisClient(rawURL string, callTimeout time.Duration) (*redis.Client, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
 		// The parse error may quote the password: name the variable only.
 		return nil, &configError{"REDIS_URL", "is not a valid redis:// or rediss:// URL"}
 	}
-	opt.DialTimeout = 200 * time.Millisecond
-	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	socket := max(100*time.Millisecond, 2*callTimeout)
+	opt.DialTimeout = max(200*time.Millisecond, 4*callTimeout)
+	opt.ReadTimeout, opt.WriteTimeout, opt.PoolTimeout = socket, socket, socket
 	opt.ContextTimeoutEnabled = true
 	opt.MaxRetries = -1
 	opt.DialerRetries = 1
@@ -51,14 +54,14 @@ func (a *app) cacheAndLimits() (account.Cache, account.Limits, func(context.Cont
 	hooks := cache.Options{OnHit: a.metrics.CacheHit, OnMiss: a.metrics.CacheMiss}
 	var (
 		shared  redis.UniversalClient
-		limOpts = ratelimit.Options{Logger: a.logger}
+		limOpts = ratelimit.Options{Logger: a.logger, Timeout: a.cfg.RedisTimeout}
 		c       account.Cache
 		status  func(context.Context) string
 	)
 	if a.cfg.RedisURL == "" {
 		c = cache.NewMemory(memoryCacheEntries, hooks)
 	} else {
-		rdb, err := redisClient(a.cfg.RedisURL)
+		rdb, err := redisClient(a.cfg.RedisURL, a.cfg.RedisTimeout)
 		if err != nil {
 			return nil, account.Limits{}, nil, err
 		}
@@ -70,7 +73,7 @@ func (a *app) cacheAndLimits() (account.Cache, account.Limits, func(context.Cont
 				a.logger.Info("redis reachable again")
 			}
 		}})
-		rc := cache.NewRedis(rdb, cache.RedisOptions{Options: hooks, Breaker: br, Logger: a.logger})
+		rc := cache.NewRedis(rdb, cache.RedisOptions{Options: hooks, Breaker: br, Logger: a.logger, Timeout: a.cfg.RedisTimeout})
 		a.closers = append(a.closers, func() { rc.Close(); rdb.Close() })
 		c, shared, status = rc, rdb, rc.Status
 		limOpts.Breaker = br
