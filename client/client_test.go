@@ -12,27 +12,11 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/client"
+	"github.com/usersvc/usersvc/client/clienttest"
 	"github.com/usersvc/usersvc/client/verify"
 )
 
 func ptr[T any](v T) *T { return &v }
-
-// wantKind asserts that err matches the sentinel want and, for answers of
-// the service, is an *Error with status.
-func wantKind(t *testing.T, err, want error, status int) *client.Error {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("error = %v, want one matching %v", err, want)
-	}
-	var e *client.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error %v is not a *client.Error", err)
-	}
-	if e.Status != status {
-		t.Fatalf("status = %d, want %d (%v)", e.Status, status, err)
-	}
-	return e
-}
 
 func TestRegisterLoginRefreshLogout(t *testing.T) {
 	s := newTestServer(t)
@@ -64,13 +48,13 @@ func TestRegisterLoginRefreshLogout(t *testing.T) {
 	}
 
 	_, err = anon.Register(ctx, usersvc.Registration{Email: "GRACE@example.com", Password: "Cobol#1959rocks", Name: "Grace"})
-	e := wantKind(t, err, client.ErrConflict, http.StatusConflict)
+	e := clienttest.WantError(t, err, client.ErrConflict, http.StatusConflict)
 	if e.Message != "A user with this email already exists" {
 		t.Errorf("message = %q", e.Message)
 	}
 
 	_, err = anon.Register(ctx, usersvc.Registration{Email: "not-an-email", Password: "short", Name: "Grace"})
-	e = wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e = clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if !slices.Contains(e.Fields["email"], usersvc.MsgEmailInvalid) {
 		t.Errorf("email messages = %q", e.Fields["email"])
 	}
@@ -92,7 +76,7 @@ func TestRegisterLoginRefreshLogout(t *testing.T) {
 		t.Fatalf("session = %+v %+v", sess.User, sess.Tokens)
 	}
 	_, err = anon.Login(ctx, usersvc.Credentials{Email: "grace@example.com", Password: "Wrong#1959rocks"})
-	e = wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	e = clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if e.Message != "Invalid email or password" {
 		t.Errorf("message = %q", e.Message)
 	}
@@ -122,9 +106,9 @@ func TestRegisterLoginRefreshLogout(t *testing.T) {
 	}
 	// The spent token is reuse: the whole family ends.
 	_, err = anon.Refresh(ctx, sess.Tokens.Refresh)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = anon.Refresh(ctx, pair.Refresh)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 
 	// Logout ends a session; twice is fine; a refresh after it fails.
 	sess, err = anon.Login(ctx, usersvc.Credentials{Email: "grace@example.com", Password: "Cobol#1959rocks"})
@@ -138,9 +122,9 @@ func TestRegisterLoginRefreshLogout(t *testing.T) {
 		t.Fatalf("second logout: %v", err)
 	}
 	_, err = anon.Refresh(ctx, sess.Tokens.Refresh)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	err = anon.Logout(ctx, sess.Tokens.Access)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 }
 
 func TestUserAndPreferences(t *testing.T) {
@@ -164,23 +148,23 @@ func TestUserAndPreferences(t *testing.T) {
 	// Another user's id, existing or not, is forbidden to a user; a
 	// missing id is not found for an admin and a service.
 	_, err := ada.Client.User(ctx, alan.ID)
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	missing := uuid.NewString()
 	_, err = ada.Client.User(ctx, missing)
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = admin.Client.User(ctx, missing)
-	wantKind(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 	_, err = svc.Preferences(ctx, missing)
-	wantKind(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 	_, err = admin.Client.User(ctx, "not-a-uuid")
-	e := wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if e.Message != "Invalid UUID format" {
 		t.Errorf("message = %q", e.Message)
 	}
 	_, err = s.client(t).User(ctx, ada.ID)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = s.client(t, client.WithServiceKey("wrong-key-0123456789abcdef")).User(ctx, ada.ID)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if _, err := admin.Client.User(ctx, ".."); !errors.Is(err, client.ErrInvalid) {
 		t.Errorf("a dot segment as id: %v", err)
 	}
@@ -202,11 +186,11 @@ func TestUserAndPreferences(t *testing.T) {
 		t.Fatalf("the service reads %+v, %v", prefs, err)
 	}
 	_, err = svc.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Email: ptr(true)})
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = alan.Client.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Email: ptr(true)})
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = ada.Client.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{})
-	wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 }
 
 func TestPushTokensAndDevices(t *testing.T) {
@@ -233,12 +217,12 @@ func TestPushTokensAndDevices(t *testing.T) {
 	}
 
 	_, err = ada.Client.UpdatePushToken(ctx, ada.ID, usersvc.PushTokenUpdate{Token: ptr("bad token!"), DeviceType: "fridge"})
-	e := wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if !slices.Equal(e.Fields["push_token"], []string{usersvc.MsgTokenInvalid}) || len(e.Fields["device_type"]) != 1 {
 		t.Errorf("fields = %q", e.Fields)
 	}
 	_, err = svc.UpdatePushToken(ctx, ada.ID, usersvc.PushTokenUpdate{Token: ptr("fcm:x")})
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 
 	devices, err := svc.Devices(ctx, ada.ID)
 	if err != nil {
@@ -258,7 +242,7 @@ func TestPushTokensAndDevices(t *testing.T) {
 		t.Errorf("laptop = %+v", d)
 	}
 	_, err = alan.Client.Devices(ctx, ada.ID)
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 
 	// Clearing with a device id removes that record.
 	tok, err = ada.Client.UpdatePushToken(ctx, ada.ID, usersvc.PushTokenUpdate{DeviceID: ptr("ada-tablet")})
@@ -277,9 +261,9 @@ func TestPushTokensAndDevices(t *testing.T) {
 		t.Fatalf("devices left = %+v, %v", devices, err)
 	}
 	err = ada.Client.DeleteDevice(ctx, ada.ID, "ada-phone")
-	wantKind(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 	err = svc.DeleteDevice(ctx, ada.ID, "ada-phone")
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 }
 
 func TestDirectory(t *testing.T) {
@@ -317,9 +301,9 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("page 3 = %d users, %+v", len(page.Users), page.Meta)
 	}
 	_, err = user.Client.ListUsers(ctx, 1, 20)
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = admin.Client.ListUsers(ctx, 1, 1000)
-	e := wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if len(e.Fields["limit"]) != 1 {
 		t.Errorf("fields = %q", e.Fields)
 	}
@@ -347,9 +331,9 @@ func TestDirectory(t *testing.T) {
 		t.Errorf("batch user = %+v", batch.Users[0].User)
 	}
 	_, err = svc.BatchUsers(ctx, nil)
-	wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	_, err = user.Client.BatchUsers(ctx, ids)
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 
 	n, err := pusher.InvalidatePushTokens(ctx, []string{"fcm:a-1", "apns:b-2", "fcm:nobody"}, "unregistered")
 	if err != nil || n != 2 {
@@ -360,15 +344,15 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("devices of a = %+v, %v", devices, err)
 	}
 	_, err = svc.InvalidatePushTokens(ctx, []string{"fcm:c-1"}, "")
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = pusher.InvalidatePushTokens(ctx, []string{"bad token!"}, "")
-	e = wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e = clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if len(e.Fields["push_tokens"]) != 1 {
 		t.Errorf("fields = %q", e.Fields)
 	}
 	// A key that may only invalidate may not read.
 	_, err = pusher.User(ctx, ids[0])
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 }
 
 func TestHealthAndJWKS(t *testing.T) {
@@ -420,7 +404,7 @@ func TestHealthReportsADownDatabase(t *testing.T) {
 	c := s.client(t, client.WithCircuitBreaker(1, time.Hour))
 	s.store.Close()
 	h, err := c.Health(t.Context())
-	wantKind(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
+	clienttest.WantError(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
 	if h == nil || h.Status != "unhealthy" || h.Database != "disconnected" {
 		t.Fatalf("health = %+v", h)
 	}
@@ -479,7 +463,7 @@ func TestPreferencesCache(t *testing.T) {
 
 	// A failed change forgets the entry.
 	_, err := c.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{})
-	wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	read(usersvc.Preferences{})
 	if n := s.count(path); n != 3 {
 		t.Fatalf("%d requests after a failed change, want 3", n)

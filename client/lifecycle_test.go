@@ -10,6 +10,7 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/client"
+	"github.com/usersvc/usersvc/client/clienttest"
 )
 
 func TestLifecycleUpdateName(t *testing.T) {
@@ -34,16 +35,16 @@ func TestLifecycleUpdateName(t *testing.T) {
 	}
 
 	_, err = u.Client.UpdateName(ctx, u.ID, "R2-D2")
-	e := wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if len(e.Fields["name"]) != 1 || e.Fields["name"][0] != usersvc.MsgNameInvalid {
 		t.Errorf("fields = %v", e.Fields)
 	}
 	_, err = u.Client.UpdateName(ctx, other.ID, "Mallory")
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = s.client(t, client.WithServiceKey(serviceKey)).UpdateName(ctx, u.ID, "Service")
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = admin.Client.UpdateName(ctx, "0195f0a2-7c4e-7d4b-9a6f-2f1f2b6c9d10", "Nobody")
-	wantKind(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 	if _, err := u.Client.UpdateName(ctx, "..", "X"); !strings.Contains(fmt.Sprint(err), "not a usable id") {
 		t.Errorf("bad id: %v", err)
 	}
@@ -63,29 +64,29 @@ func TestLifecycleChangePassword(t *testing.T) {
 	const fresh = "N3w!Passw0rd-x"
 
 	_, err = u.Client.ChangePassword(ctx, u.ID, client.PasswordChange{Current: "Wr0ng!Passw0rd", New: fresh})
-	e := wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if len(e.Fields["current_password"]) != 1 || e.Fields["current_password"][0] != "Current password is incorrect" {
 		t.Errorf("fields = %v", e.Fields)
 	}
 	_, err = u.Client.ChangePassword(ctx, u.ID, client.PasswordChange{Current: usersvc.Password(u.Password), New: "weak"})
-	e = wantKind(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e = clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if len(e.Fields["new_password"]) == 0 {
 		t.Errorf("fields = %v", e.Fields)
 	}
 	_, err = admin.Client.ChangePassword(ctx, u.ID, client.PasswordChange{Current: usersvc.Password(u.Password), New: fresh})
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 
 	n, err := u.Client.ChangePassword(ctx, u.ID, client.PasswordChange{Current: usersvc.Password(u.Password), New: fresh, Keep: u.Tokens.Refresh})
 	if err != nil || n != 1 {
 		t.Fatalf("ChangePassword = %d, %v; want 1 session ended", n, err)
 	}
 	_, err = anon.Refresh(ctx, second.Tokens.Refresh)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if _, err := anon.Refresh(ctx, u.Tokens.Refresh); err != nil {
 		t.Errorf("the kept session: %v", err)
 	}
 	_, err = anon.Login(ctx, usersvc.Credentials{Email: u.Email, Password: usersvc.Password(u.Password)})
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if _, err := anon.Login(ctx, usersvc.Credentials{Email: u.Email, Password: fresh}); err != nil {
 		t.Errorf("login with the new password: %v", err)
 	}
@@ -110,20 +111,20 @@ func TestLifecycleSetActiveAndDeleteUser(t *testing.T) {
 	admin := s.admin(t, "root@example.com")
 	anon := s.client(t)
 
-	wantKind(t, u.Client.SetActive(ctx, u.ID, false), client.ErrForbidden, http.StatusForbidden)
-	wantKind(t, admin.Client.SetActive(ctx, admin.ID, false), client.ErrConflict, http.StatusConflict)
+	clienttest.WantError(t, u.Client.SetActive(ctx, u.ID, false), client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, admin.Client.SetActive(ctx, admin.ID, false), client.ErrConflict, http.StatusConflict)
 	if err := admin.Client.SetActive(ctx, u.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	_, err := u.Client.User(ctx, u.ID)
-	e := wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	e := clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if e.Message != "Account is disabled" {
 		t.Errorf("message = %q", e.Message)
 	}
 	_, err = anon.Login(ctx, usersvc.Credentials{Email: u.Email, Password: usersvc.Password(u.Password)})
-	wantKind(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = anon.Refresh(ctx, u.Tokens.Refresh)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if err := admin.Client.SetActive(ctx, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
@@ -131,16 +132,16 @@ func TestLifecycleSetActiveAndDeleteUser(t *testing.T) {
 		t.Errorf("login after enabling: %v", err)
 	}
 
-	wantKind(t, other.Client.DeleteUser(ctx, u.ID), client.ErrForbidden, http.StatusForbidden)
-	wantKind(t, s.client(t, client.WithServiceKey(serviceKey)).DeleteUser(ctx, u.ID), client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, other.Client.DeleteUser(ctx, u.ID), client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, s.client(t, client.WithServiceKey(serviceKey)).DeleteUser(ctx, u.ID), client.ErrForbidden, http.StatusForbidden)
 	if err := u.Client.DeleteUser(ctx, u.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = u.Client.User(ctx, u.ID)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = admin.Client.User(ctx, u.ID)
-	wantKind(t, err, client.ErrNotFound, http.StatusNotFound)
-	wantKind(t, admin.Client.DeleteUser(ctx, u.ID), client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, admin.Client.DeleteUser(ctx, u.ID), client.ErrNotFound, http.StatusNotFound)
 	if _, err := anon.Register(ctx, usersvc.Registration{Email: u.Email, Name: "Ada Again", Password: usersvc.Password(u.Password)}); err != nil {
 		t.Errorf("registering the email again: %v", err)
 	}
@@ -148,7 +149,7 @@ func TestLifecycleSetActiveAndDeleteUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = other.Client.User(ctx, other.ID)
-	wantKind(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if n := s.count("DELETE /api/v1/users/" + other.ID + "/"); n != 1 {
 		t.Errorf("DELETE reached the server %d times", n)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/client"
+	"github.com/usersvc/usersvc/client/clienttest"
 )
 
 const prefsJSON = `{"success":true,"data":{"email":true,"push":false},"error":null,"message":"Notification preferences retrieved successfully","meta":null}`
@@ -108,7 +109,7 @@ func TestGetIsRetriedOn503ThenSucceeds(t *testing.T) {
 func TestGetGivesUpAfterTheAttempts(t *testing.T) {
 	f := newFlaky(t, unavailable)
 	_, err := f.client(fast).User(t.Context(), someID)
-	wantKind(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
+	clienttest.WantError(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
 	if n := f.requests.Load(); n != 3 {
 		t.Errorf("%d requests, want 3", n)
 	}
@@ -224,7 +225,7 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	// A wait longer than the longest the policy allows is left to the caller.
 	f = newFlaky(t, fail(http.StatusTooManyRequests, "Too many requests", "Retry-After", "30"), okPrefs)
 	_, err := f.client(fast).Preferences(t.Context(), someID)
-	e := wantKind(t, err, client.ErrRateLimited, http.StatusTooManyRequests)
+	e := clienttest.WantError(t, err, client.ErrRateLimited, http.StatusTooManyRequests)
 	if e.RetryAfter != 30*time.Second || e.Message != "Too many requests" {
 		t.Errorf("error = %+v", e)
 	}
@@ -235,7 +236,7 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 	// A POST is not retried, even on a 429.
 	f = newFlaky(t, fail(http.StatusTooManyRequests, "Too many login attempts", "Retry-After", "1"), okPrefs)
 	_, err = f.client(fast).Login(t.Context(), usersvc.Credentials{Email: "a@example.com", Password: "x"})
-	wantKind(t, err, client.ErrRateLimited, http.StatusTooManyRequests)
+	clienttest.WantError(t, err, client.ErrRateLimited, http.StatusTooManyRequests)
 	if n := f.requests.Load(); n != 1 {
 		t.Errorf("%d requests, want 1", n)
 	}
@@ -248,7 +249,7 @@ func TestRetriesStopWithTheCallersContext(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := c.Preferences(ctx, someID)
-	wantKind(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
+	clienttest.WantError(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("took %v with a 200ms deadline", d)
 	}
@@ -265,7 +266,7 @@ func TestCircuitBreaker(t *testing.T) {
 
 	for range 3 {
 		_, err := c.User(ctx, someID)
-		wantKind(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
+		clienttest.WantError(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
 	}
 	// Open: calls fail fast, without a request.
 	for range 5 {
@@ -281,7 +282,7 @@ func TestCircuitBreaker(t *testing.T) {
 	// Half-open: one probe; it fails, so the circuit opens again.
 	time.Sleep(cooldown + 20*time.Millisecond)
 	_, err := c.User(ctx, someID)
-	wantKind(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
+	clienttest.WantError(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
 	_, err = c.User(ctx, someID)
 	if !errors.Is(err, client.ErrCircuitOpen) {
 		t.Fatalf("after a failed probe: %v", err)
@@ -335,7 +336,7 @@ func TestClientErrorsDoNotOpenTheCircuit(t *testing.T) {
 	c := f.client(client.WithCircuitBreaker(2, time.Hour))
 	for range 5 {
 		_, err := c.User(t.Context(), someID)
-		wantKind(t, err, client.ErrNotFound, http.StatusNotFound)
+		clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 	}
 	if n := f.requests.Load(); n != 5 {
 		t.Errorf("%d requests, want 5: 404s are not retried and do not open the circuit", n)
@@ -372,7 +373,7 @@ func TestDeleteAfterALostAnswerIsDone(t *testing.T) {
 	}
 	f = newFlaky(t, fail(http.StatusNotFound, "Device not found"))
 	err := f.client(fast).DeleteDevice(t.Context(), someID, "phone")
-	wantKind(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 }
 
 func TestErrorKinds(t *testing.T) {
@@ -404,7 +405,7 @@ func TestAnswersOutsideTheEnvelope(t *testing.T) {
 		_, _ = w.Write([]byte("<html>bad gateway</html>"))
 	})
 	_, err := f.client(client.WithRetry(client.RetryPolicy{Attempts: 1})).User(t.Context(), someID)
-	e := wantKind(t, err, client.ErrUnavailable, http.StatusBadGateway)
+	e := clienttest.WantError(t, err, client.ErrUnavailable, http.StatusBadGateway)
 	if e.Message != "Bad Gateway" {
 		t.Errorf("message = %q", e.Message)
 	}
@@ -531,7 +532,7 @@ func TestRateLimitsDoNotOpenTheCircuit(t *testing.T) {
 	c := f.client(fast, client.WithCircuitBreaker(2, time.Hour))
 	for range 4 {
 		_, err := c.User(t.Context(), someID)
-		wantKind(t, err, client.ErrRateLimited, http.StatusTooManyRequests)
+		clienttest.WantError(t, err, client.ErrRateLimited, http.StatusTooManyRequests)
 	}
 	if n := f.requests.Load(); n != 4 {
 		t.Errorf("%d requests, want 4: a 429 is the caller's limit, not the service failing", n)
@@ -543,7 +544,7 @@ func TestFailedPostsOpenTheCircuit(t *testing.T) {
 	c := f.client(fast, client.WithCircuitBreaker(2, time.Hour))
 	for range 2 {
 		_, err := c.BatchUsers(t.Context(), []string{someID})
-		wantKind(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
+		clienttest.WantError(t, err, client.ErrUnavailable, http.StatusServiceUnavailable)
 	}
 	// The next call, a GET, is refused without a request.
 	if _, err := c.Preferences(t.Context(), someID); !errors.Is(err, client.ErrCircuitOpen) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/client"
+	"github.com/usersvc/usersvc/client/clienttest"
 	"github.com/usersvc/usersvc/client/verify"
 	"github.com/usersvc/usersvc/internal/token"
 )
@@ -52,23 +53,6 @@ func e2eClient(t *testing.T, base string, opts ...client.Option) *client.Client 
 		t.Fatal(err)
 	}
 	return c
-}
-
-// e2eWant asserts that err matches the sentinel want and is an answer of
-// the service with status, and returns it.
-func e2eWant(t *testing.T, err, want error, status int) *client.Error {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("error = %v, want one matching %v", err, want)
-	}
-	var e *client.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("error %v is not a *client.Error", err)
-	}
-	if e.Status != status {
-		t.Fatalf("status = %d, want %d (%v)", e.Status, status, err)
-	}
-	return e
 }
 
 func e2ePtr[T any](v T) *T { return &v }
@@ -164,11 +148,11 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Errorf("registered = %+v", ada)
 	}
 	_, err = anon.Register(ctx, usersvc.Registration{Email: "ADA@example.com", Password: e2ePassword, Name: "Ada"})
-	if e := e2eWant(t, err, client.ErrConflict, http.StatusConflict); e.Message != "A user with this email already exists" {
+	if e := clienttest.WantError(t, err, client.ErrConflict, http.StatusConflict); e.Message != "A user with this email already exists" {
 		t.Errorf("conflict message = %q", e.Message)
 	}
 	_, err = anon.Register(ctx, usersvc.Registration{Email: "not-an-email", Password: "short", Name: "Ada <script>"})
-	e := e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if !slices.Equal(e.Fields["email"], []string{usersvc.MsgEmailInvalid}) ||
 		!slices.Contains(e.Fields["password"], usersvc.MsgPasswordShort) || !slices.Contains(e.Fields["password"], usersvc.MsgPasswordDigit) ||
 		!slices.Contains(e.Fields["password"], usersvc.MsgPasswordUpper) || !slices.Equal(e.Fields["name"], []string{usersvc.MsgNameInvalid}) {
@@ -193,11 +177,11 @@ func TestClientE2EEndpoints(t *testing.T) {
 	_, bobC := e2eLogin(t, srv.base, "bob@example.com", e2ePassword)
 	adminSess, adminC := e2eLogin(t, srv.base, "root@example.com", e2eAdminPass)
 	_, err = anon.Login(ctx, usersvc.Credentials{Email: "ada@example.com", Password: "Wr0ng!Passw0rd"})
-	if e := e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized); e.Message != "Invalid email or password" {
+	if e := clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized); e.Message != "Invalid email or password" {
 		t.Errorf("wrong password message = %q", e.Message)
 	}
 	_, err = anon.Login(ctx, usersvc.Credentials{Email: "nobody@example.com", Password: e2ePassword})
-	if e := e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized); e.Message != "Invalid email or password" {
+	if e := clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized); e.Message != "Invalid email or password" {
 		t.Errorf("unknown email message = %q", e.Message)
 	}
 
@@ -213,22 +197,22 @@ func TestClientE2EEndpoints(t *testing.T) {
 		}
 	}
 	_, err = bobC.User(ctx, ada.ID)
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = bobC.User(ctx, missing)
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden) // no enumeration
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden) // no enumeration
 	rctx := client.WithRequestID(ctx, "e2e-req-1")
 	_, err = adminC.User(rctx, missing)
-	if e := e2eWant(t, err, client.ErrNotFound, http.StatusNotFound); e.Message != "User not found" || e.RequestID != "e2e-req-1" {
+	if e := clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound); e.Message != "User not found" || e.RequestID != "e2e-req-1" {
 		t.Errorf("admin reads a missing user: %q, request id %q", e.Message, e.RequestID)
 	}
 	_, err = svc.User(ctx, missing)
-	e2eWant(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 	_, err = anon.User(ctx, ada.ID)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = e2eClient(t, srv.base, client.WithBearerToken(adaSess.Tokens.Refresh)).User(ctx, ada.ID)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized) // a refresh token is no access token
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized) // a refresh token is no access token
 	_, err = adminC.User(ctx, "not-a-uuid")
-	if e := e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest); e.Message != "Invalid UUID format" {
+	if e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest); e.Message != "Invalid UUID format" {
 		t.Errorf("bad id message = %q", e.Message)
 	}
 
@@ -252,13 +236,13 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Errorf("ada after the preference updates = %+v, %v", u, err)
 	}
 	_, err = svc.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Push: e2ePtr(false)})
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = bobC.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Push: e2ePtr(false)})
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = adaC.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{})
-	e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest)
+	clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	_, err = bobC.Preferences(ctx, ada.ID)
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 
 	// Push tokens and devices.
 	cur, err := adaC.UpdatePushToken(ctx, ada.ID, usersvc.PushTokenUpdate{Token: e2ePtr("fcm:ada-phone"), DeviceID: e2ePtr("ada-phone"), DeviceType: usersvc.DeviceAndroid})
@@ -288,11 +272,11 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Errorf("ada's current token = %+v, %v", u, err)
 	}
 	_, err = adaC.UpdatePushToken(ctx, ada.ID, usersvc.PushTokenUpdate{Token: e2ePtr("bad token!")})
-	if e := e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest); !slices.Equal(e.Fields["push_token"], []string{usersvc.MsgTokenInvalid}) {
+	if e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest); !slices.Equal(e.Fields["push_token"], []string{usersvc.MsgTokenInvalid}) {
 		t.Errorf("bad token fields = %q", e.Fields)
 	}
 	_, err = svc.UpdatePushToken(ctx, ada.ID, usersvc.PushTokenUpdate{Token: e2ePtr("fcm:svc")})
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	// A token moves to whoever registers it last.
 	if cur, err := bobC.UpdatePushToken(ctx, bob.ID, usersvc.PushTokenUpdate{Token: e2ePtr("fcm:ada-phone")}); err != nil || *cur != "fcm:ada-phone" {
 		t.Fatalf("bob takes the phone's token: %v, %v", cur, err)
@@ -301,19 +285,19 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Fatalf("ada's devices after the move = %+v, %v", devices, err)
 	}
 	_, err = bobC.Devices(ctx, ada.ID)
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	// Delete a device by its record id, then by its device id.
 	if err := adaC.DeleteDevice(ctx, ada.ID, initial.ID); err != nil {
 		t.Fatalf("delete by record id: %v", err)
 	}
 	err = adaC.DeleteDevice(ctx, ada.ID, initial.ID)
-	if e := e2eWant(t, err, client.ErrNotFound, http.StatusNotFound); e.Message != "Device not found" {
+	if e := clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound); e.Message != "Device not found" {
 		t.Errorf("second delete: %q", e.Message)
 	}
 	err = bobC.DeleteDevice(ctx, ada.ID, "ada-laptop")
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	err = svc.DeleteDevice(ctx, ada.ID, "ada-laptop")
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	if err := adminC.DeleteDevice(ctx, ada.ID, "ada-laptop"); err != nil {
 		t.Fatalf("admin deletes ada's laptop: %v", err)
 	}
@@ -350,9 +334,9 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Errorf("page 2 = %+v %+v", page.Meta, page.Users)
 	}
 	_, err = adaC.ListUsers(ctx, 1, 20)
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = svc.ListUsers(ctx, 1, 101)
-	if e := e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest); len(e.Fields["limit"]) != 1 {
+	if e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest); len(e.Fields["limit"]) != 1 {
 		t.Errorf("limit fields = %q", e.Fields)
 	}
 
@@ -380,17 +364,17 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Fatalf("batch of 1000: %v", err)
 	}
 	_, err = svc.BatchUsers(ctx, append(many, uuid.NewString()))
-	if e := e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest); len(e.Fields["user_ids"]) == 0 {
+	if e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest); len(e.Fields["user_ids"]) == 0 {
 		t.Errorf("1001 ids: fields = %q", e.Fields)
 	}
 	_, err = svc.BatchUsers(ctx, nil)
-	e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest)
+	clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	_, err = svc.BatchUsers(ctx, []string{ada.ID, "nope"})
-	if e := e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest); !slices.Contains(e.Fields["user_ids"], "Invalid UUID format at index 1") {
+	if e := clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest); !slices.Contains(e.Fields["user_ids"], "Invalid UUID format at index 1") {
 		t.Errorf("bad id fields = %q", e.Fields)
 	}
 	_, err = adaC.BatchUsers(ctx, []string{ada.ID})
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 
 	// Invalidation, by a service with the scope only.
 	n, err := pusher.InvalidatePushTokens(ctx, []string{"fcm:ada-phone-2", "fcm:nobody"}, "unregistered")
@@ -404,13 +388,13 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Errorf("ada's devices after the invalidation = %+v, %v", devices, err)
 	}
 	_, err = svc.InvalidatePushTokens(ctx, []string{"apns:bob-ipad"}, "unregistered")
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = adminC.InvalidatePushTokens(ctx, []string{"apns:bob-ipad"}, "unregistered")
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	_, err = pusher.InvalidatePushTokens(ctx, nil, "")
-	e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest)
+	clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	_, err = pusher.User(ctx, bob.ID)
-	e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+	clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 
 	// Local verification with the shared secret.
 	v, err := verify.NewHS256([]byte(e2eSecret))
@@ -459,11 +443,11 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Errorf("a call with the refreshed token: %v", err)
 	}
 	_, err = anon.Refresh(ctx, adaSess.Tokens.Refresh)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = anon.Refresh(ctx, pair.Refresh)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = anon.Refresh(ctx, pair.Access)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 
 	// Logout: twice is fine; the refresh token is dead after it.
 	sess, _ := e2eLogin(t, srv.base, "bob@example.com", e2ePassword)
@@ -474,17 +458,17 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Fatalf("second logout: %v", err)
 	}
 	_, err = anon.Refresh(ctx, sess.Tokens.Refresh)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	err = anon.Logout(ctx, sess.Tokens.Access)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 
 	// Repeated failures are rate limited, and a POST is not retried.
 	for range 5 {
 		_, err = anon.Login(ctx, usersvc.Credentials{Email: "bob@example.com", Password: "Wr0ng!Passw0rd"})
-		e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+		clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	}
 	_, err = anon.Login(ctx, usersvc.Credentials{Email: "bob@example.com", Password: e2ePassword})
-	if e := e2eWant(t, err, client.ErrRateLimited, http.StatusTooManyRequests); e.RetryAfter <= 0 {
+	if e := clienttest.WantError(t, err, client.ErrRateLimited, http.StatusTooManyRequests); e.RetryAfter <= 0 {
 		t.Errorf("no Retry-After: %+v", e)
 	}
 
@@ -653,7 +637,7 @@ func e2eRotate(t *testing.T, alg string) {
 		t.Fatalf("published %q, want [B]", kids)
 	}
 	_, err = e2eClient(t, srv.base, client.WithBearerToken(sessA.Tokens.Access)).User(ctx, u.ID)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if _, err := userB.User(ctx, u.ID); err != nil {
 		t.Errorf("token B after A is retired: %v", err)
 	}
@@ -757,9 +741,9 @@ func TestClientE2ELifecycle(t *testing.T) {
 	if _, err := svc.UpdateName(ctx, grace.ID, "Service Name"); err == nil {
 		t.Fatal("a service renamed a user")
 	} else {
-		e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+		clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	}
-	e := e2eWant(t, func() error { _, err := graceC.UpdateName(ctx, grace.ID, "R2-D2"); return err }(), client.ErrInvalid, http.StatusBadRequest)
+	e := clienttest.WantError(t, func() error { _, err := graceC.UpdateName(ctx, grace.ID, "R2-D2"); return err }(), client.ErrInvalid, http.StatusBadRequest)
 	if len(e.Fields["name"]) == 0 {
 		t.Errorf("no message for name: %+v", e.Fields)
 	}
@@ -771,7 +755,7 @@ func TestClientE2ELifecycle(t *testing.T) {
 	// kept session survives, the other one ends, the new password logs in.
 	const newPassword = "N3w!Passw0rd-e2e"
 	_, err = graceC.ChangePassword(ctx, grace.ID, client.PasswordChange{Current: "Wr0ng!Passw0rd", New: newPassword})
-	e = e2eWant(t, err, client.ErrInvalid, http.StatusBadRequest)
+	e = clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
 	if len(e.Fields["current_password"]) == 0 {
 		t.Errorf("no message for current_password: %+v", e.Fields)
 	}
@@ -782,7 +766,7 @@ func TestClientE2ELifecycle(t *testing.T) {
 	if _, err := anon.Refresh(ctx, other.Tokens.Refresh); err == nil {
 		t.Fatal("the other session still refreshes")
 	} else {
-		e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+		clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	}
 	kept, err := anon.Refresh(ctx, sess.Tokens.Refresh)
 	if err != nil {
@@ -797,19 +781,19 @@ func TestClientE2ELifecycle(t *testing.T) {
 	if err := graceC.SetActive(ctx, grace.ID, false); err == nil {
 		t.Fatal("a user disabled their own account")
 	} else {
-		e2eWant(t, err, client.ErrForbidden, http.StatusForbidden)
+		clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden)
 	}
 	if err := admin.SetActive(ctx, grace.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	_, err = anon.Login(ctx, usersvc.Credentials{Email: "grace@example.com", Password: newPassword})
-	if e := e2eWant(t, err, client.ErrForbidden, http.StatusForbidden); e.Message != "Account is disabled" {
+	if e := clienttest.WantError(t, err, client.ErrForbidden, http.StatusForbidden); e.Message != "Account is disabled" {
 		t.Errorf("disabled login message = %q", e.Message)
 	}
 	_, err = anon.Refresh(ctx, kept.Refresh)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = graceC.User(ctx, grace.ID)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if err := admin.SetActive(ctx, grace.ID, true); err != nil {
 		t.Fatal(err)
 	}
@@ -821,11 +805,11 @@ func TestClientE2ELifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = graceC.User(ctx, grace.ID)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = admin.User(ctx, grace.ID)
-	e2eWant(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 	err = admin.DeleteUser(ctx, grace.ID)
-	e2eWant(t, err, client.ErrNotFound, http.StatusNotFound)
+	clienttest.WantError(t, err, client.ErrNotFound, http.StatusNotFound)
 	again, err := anon.Register(ctx, usersvc.Registration{Email: "Grace@Example.com", Password: e2ePassword, Name: "Grace Again"})
 	if err != nil || again.ID == grace.ID {
 		t.Fatalf("register again = %+v, %v", again, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/client"
+	"github.com/usersvc/usersvc/client/clienttest"
 	"github.com/usersvc/usersvc/client/verify"
 )
 
@@ -113,7 +114,7 @@ func TestSecretKeyPreviousRotation(t *testing.T) {
 	// The old secret retired: its tokens stop, the new ones go on.
 	srv = startServer(t, "DATA_DIR="+dir, "SECRET_KEY="+rotNewSecret)
 	_, err = e2eClient(t, srv.base, client.WithBearerToken(old.Tokens.Access)).User(ctx, old.User.ID)
-	e2eWant(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	if _, err := e2eClient(t, srv.base, client.WithBearerToken(fresh.Tokens.Access)).User(ctx, old.User.ID); err != nil {
 		t.Errorf("a token of the new secret: %v", err)
 	}
