@@ -168,6 +168,25 @@ func repBrief(body map[string]any) string {
 
 func repBearer(u repUser) []string { return []string{"Authorization", "Bearer " + u.access} }
 
+// repRounds reads through every replica with check (round 0), then, for
+// each round, has write change the data through a replica picked by rng
+// and reads it back through the other replicas first, then the writer.
+func repRounds(reps []*repReplica, rounds int, rng *mrand.Rand, write func(round int, w *repReplica), check func(round int, r *repReplica)) {
+	for _, r := range reps {
+		check(0, r)
+	}
+	for round := 1; round <= rounds; round++ {
+		w := reps[rng.IntN(len(reps))]
+		write(round, w)
+		for _, r := range reps {
+			if r != w {
+				check(round, r)
+			}
+		}
+		check(round, w)
+	}
+}
+
 // repPreferences writes preferences through a random replica, round after
 // round, and reads them back through every replica at once, both from the
 // preferences route and from the user.
@@ -192,12 +211,8 @@ func repPreferences(t *testing.T, reps []*repReplica) {
 		}
 	}
 	// Every replica holds the user in the cache before the first write.
-	for _, r := range reps {
-		check(0, r)
-	}
 	rng := mrand.New(mrand.NewPCG(1, 2))
-	for round := 1; round <= 100; round++ {
-		w := reps[rng.IntN(len(reps))]
+	repRounds(reps, 100, rng, func(round int, w *repReplica) {
 		patch := map[string]any{}
 		switch rng.IntN(3) {
 		case 0:
@@ -217,14 +232,7 @@ func repPreferences(t *testing.T, reps []*repReplica) {
 		if d := repData(t, body); d["email"] != want["email"] || d["push"] != want["push"] {
 			t.Fatalf("round %d: PATCH on %s answered %v, want %v", round, w.name, d, want)
 		}
-		// The other replicas first, then the writer.
-		for _, r := range reps {
-			if r != w {
-				check(round, r)
-			}
-		}
-		check(round, w)
-	}
+	}, check)
 }
 
 // repName renames the user through a random replica and reads the user
@@ -242,12 +250,8 @@ func repName(t *testing.T, reps []*repReplica) {
 			t.Fatalf("round %d: name on %s = %v, last write was %q", round, r.name, got, want)
 		}
 	}
-	for _, r := range reps {
-		check(0, r)
-	}
 	rng := mrand.New(mrand.NewPCG(5, 6))
-	for round := 1; round <= 50; round++ {
-		w := reps[rng.IntN(len(reps))]
+	repRounds(reps, 50, rng, func(round int, w *repReplica) {
 		letters := make([]byte, 8)
 		for i := range letters {
 			letters[i] = byte('a' + rng.IntN(26))
@@ -260,13 +264,7 @@ func repName(t *testing.T, reps []*repReplica) {
 		if got := repData(t, body)["name"]; got != want {
 			t.Fatalf("round %d: PATCH name on %s answered %v, want %q", round, w.name, got, want)
 		}
-		for _, r := range reps {
-			if r != w {
-				check(round, r)
-			}
-		}
-		check(round, w)
-	}
+	}, check)
 }
 
 // repPushToken changes the user's push token through a random replica and
@@ -299,12 +297,8 @@ func repPushToken(t *testing.T, reps []*repReplica) {
 			t.Fatalf("round %d: device token on %s = %v, last write was %s", round, r.name, devices[0], *want)
 		}
 	}
-	for _, r := range reps {
-		check(0, r)
-	}
 	rng := mrand.New(mrand.NewPCG(3, 4))
-	for round := 1; round <= 50; round++ {
-		w := reps[rng.IntN(len(reps))]
+	repRounds(reps, 50, rng, func(round int, w *repReplica) {
 		body := map[string]any{"device_id": "replica-phone", "device_type": "android"}
 		if round%10 == 0 {
 			body["push_token"], want = nil, nil
@@ -316,13 +310,7 @@ func repPushToken(t *testing.T, reps []*repReplica) {
 		if st != http.StatusOK {
 			t.Fatalf("round %d: PATCH push_token on %s: %d %v", round, w.name, st, resp)
 		}
-		for _, r := range reps {
-			if r != w {
-				check(round, r)
-			}
-		}
-		check(round, w)
-	}
+	}, check)
 }
 
 func repStr(s *string) string {
