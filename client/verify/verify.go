@@ -290,7 +290,7 @@ type accessClaims struct {
 // Verify checks an access token and returns its claims. Its errors match
 // ErrInvalidToken, or ErrKeysUnavailable when no key set could be had.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
-	if token == "" || len(token) > maxTokenLen || strings.Count(token, ".") != 2 {
+	if token == "" || len(token) > maxTokenLen || strings.Count(token, ".") != 2 || strings.ContainsFunc(token, notCompact) {
 		return nil, invalid("malformed")
 	}
 	now := v.now()
@@ -329,6 +329,13 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		IssuedAt:  c.IssuedAt.UTC(),
 		ExpiresAt: c.ExpiresAt.UTC(),
 	}, nil
+}
+
+// notCompact reports whether r is outside the compact serialisation
+// (base64url and dots). The base64 decoder skips CR and LF, so without this
+// check one token would pass in many spellings.
+func notCompact(r rune) bool {
+	return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_' && r != '.'
 }
 
 // key picks the key that verifies t, after refusing headers that name a key

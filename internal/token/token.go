@@ -238,7 +238,7 @@ func (c *refreshClaims) common() (string, string, *jwt.RegisteredClaims) {
 
 // parse verifies token at now into c, and checks that it is a wantType token.
 func (s *Service) parse(token string, now time.Time, wantType string, c claims) error {
-	if len(token) > MaxTokenLen || strings.Count(token, ".") != 2 {
+	if len(token) > MaxTokenLen || strings.Count(token, ".") != 2 || !compactChars(token) {
 		return invalid(errMalformed)
 	}
 	p := jwt.NewParser(
@@ -264,6 +264,21 @@ func (s *Service) parse(token string, now time.Time, wantType string, c claims) 
 		return invalid(errClaims)
 	}
 	return nil
+}
+
+// compactChars reports whether token holds only the characters of the
+// compact serialisation: base64url and the dots. The base64 decoder skips
+// CR and LF, so without this check one token would be accepted in many
+// spellings.
+func compactChars(token string) bool {
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // numericDates reports whether the exp, nbf and iat claims of a token whose

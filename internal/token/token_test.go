@@ -373,6 +373,21 @@ func TestForgedAndInvalidTokens(t *testing.T) {
 				t.Error("an issued refresh token was accepted as an access token")
 			}
 
+			// One token, other spellings: the base64 decoder would skip CR
+			// and LF, and padding is not part of the compact form.
+			for name, spelled := range map[string]string{
+				"LF in the signature":     issuedAccess[:len(issuedAccess)-8] + "\n" + issuedAccess[len(issuedAccess)-8:],
+				"CR LF in the payload":    strings.Replace(issuedAccess, ".", ".\r\n", 1),
+				"space before the dot":    strings.Replace(issuedAccess, ".", " .", 1),
+				"padded signature":        issuedAccess + "=",
+				"standard base64 symbols": strings.NewReplacer("-", "+", "_", "/").Replace(issuedAccess),
+			} {
+				if spelled == issuedAccess {
+					continue // the token holds no - or _ to replace
+				}
+				reject("access "+name, spelled)
+			}
+
 			// Tampering.
 			parts := strings.Split(issuedAccess, ".")
 			sig := []byte(parts[2])
