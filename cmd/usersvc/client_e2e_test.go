@@ -34,16 +34,6 @@ const (
 	e2eAdminPass   = "Adm1n!Passw0rd"
 )
 
-// e2eCreateAdmin makes an admin with the create-admin command.
-func e2eCreateAdmin(t *testing.T, dir, email, name string) {
-	t.Helper()
-	err := run(t.Context(), []string{"create-admin", "--email", email, "--name", name}, env("DATA_DIR="+dir),
-		strings.NewReader(e2eAdminPass+"\n"), io.Discard, io.Discard)
-	if err != nil {
-		t.Fatalf("create-admin: %v", err)
-	}
-}
-
 // e2eClient returns a client of base that retries quickly.
 func e2eClient(t *testing.T, base string, opts ...client.Option) *client.Client {
 	t.Helper()
@@ -112,7 +102,7 @@ var e2eInbox = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // with SECRET_KEY, two service keys).
 func TestClientE2EEndpoints(t *testing.T) {
 	dir := t.TempDir()
-	e2eCreateAdmin(t, dir, "Root@Example.com", "Root Admin")
+	makeAdmin(t, dir, "Root@Example.com", "Root Admin", e2eAdminPass)
 	srv := startServer(t, "DATA_DIR="+dir, "SECRET_KEY="+e2eSecret, e2eServiceKeys)
 	ctx := t.Context()
 	anon := e2eClient(t, srv.base)
@@ -720,7 +710,7 @@ func TestClientE2EOutage(t *testing.T) {
 // delete, each with the error kinds a caller inspects.
 func TestClientE2ELifecycle(t *testing.T) {
 	dir := t.TempDir()
-	e2eCreateAdmin(t, dir, "root@example.com", "Root Admin")
+	makeAdmin(t, dir, "root@example.com", "Root Admin", e2eAdminPass)
 	srv := startServer(t, "DATA_DIR="+dir, "SECRET_KEY="+e2eSecret, e2eServiceKeys)
 	ctx := t.Context()
 	anon := e2eClient(t, srv.base)

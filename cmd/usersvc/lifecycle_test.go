@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,11 +16,8 @@ type lcServer struct{ *server }
 func lcStart(t *testing.T, adminEmail, adminPassword string) *lcServer {
 	t.Helper()
 	dir := t.TempDir()
-	settings := []string{"DATA_DIR=" + dir, "SERVICE_API_KEYS=lifecycle:" + lcServiceKey}
-	if err := run(t.Context(), []string{"create-admin", "--email", adminEmail, "--name", "Lifecycle Admin"}, env(settings...), strings.NewReader(adminPassword+"\n"), io.Discard, io.Discard); err != nil {
-		t.Fatalf("create-admin: %v", err)
-	}
-	return &lcServer{startServer(t, settings...)}
+	makeAdmin(t, dir, adminEmail, "Lifecycle Admin", adminPassword)
+	return &lcServer{startServer(t, "DATA_DIR="+dir, "SERVICE_API_KEYS=lifecycle:"+lcServiceKey)}
 }
 
 // do sends a request with a JSON body (when body is not nil) and headers

@@ -177,6 +177,17 @@ func jsonRequest(t *testing.T, method, url string, body any, headers ...string) 
 	return req
 }
 
+// makeAdmin makes an admin in the store of dataDir with the create-admin
+// command, the password on standard input.
+func makeAdmin(t *testing.T, dataDir, email, name, password string) {
+	t.Helper()
+	err := run(t.Context(), []string{"create-admin", "--email", email, "--name", name}, env("DATA_DIR="+dataDir),
+		strings.NewReader(password+"\n"), io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("create-admin: %v", err)
+	}
+}
+
 // server is the service started by run() in this process.
 type server struct {
 	base    string // http://host:port
