@@ -1,26 +1,28 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
 // login starts a family for userID at now that lives for life, and returns
 // it with its first token.
-func login(t testing.TB, s account.Store, userID string, now time.Time, life time.Duration) (account.RefreshFamily, account.RefreshToken) {
+func login(t testing.TB, s *sqlstore.Store, userID string, now time.Time, life time.Duration) (account.RefreshFamily, account.RefreshToken) {
 	t.Helper()
 	f := account.RefreshFamily{ID: newID(t), UserID: userID, CreatedAt: now, ExpiresAt: now.Add(life)}
 	first := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: userID, IssuedAt: now, ExpiresAt: f.ExpiresAt}
-	if err := s.CreateRefreshFamily(t.Context(), f, first); err != nil {
+	if err := s.CreateRefreshFamily(t.Context(), f, first, 0); err != nil {
 		t.Fatalf("CreateRefreshFamily: %v", err)
 	}
 	return f, first
 }
 
-func state(t testing.TB, s account.Store, jti string) account.RefreshState {
+func state(t testing.TB, s *sqlstore.Store, jti string) account.RefreshState {
 	t.Helper()
 	st, err := s.RefreshTokenState(t.Context(), jti)
 	if err != nil {
@@ -45,7 +47,7 @@ func sameState(t testing.TB, got account.RefreshState, tok account.RefreshToken,
 	}
 }
 
-func testRefreshFamily(t *testing.T, s account.Store) {
+func testRefreshFamily(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Session", at(0))
 	f, first := login(t, s, u.ID, at(10), 24*time.Hour)
@@ -74,7 +76,9 @@ func testRefreshFamily(t *testing.T, s account.Store) {
 	t.Run("unknown user", func(t *testing.T) {
 		f := account.RefreshFamily{ID: newID(t), UserID: newID(t), CreatedAt: at(0), ExpiresAt: at(60)}
 		tok := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: f.UserID, IssuedAt: at(0), ExpiresAt: at(60)}
-		wantCode(t, s.CreateRefreshFamily(ctx, f, tok), usersvc.ENotFound)
+		if err := s.CreateRefreshFamily(ctx, f, tok, 0); !errors.Is(err, account.ErrCredentialChanged) {
+			t.Fatalf("CreateRefreshFamily of an unknown user = %v, want ErrCredentialChanged", err)
+		}
 		_, err := s.RefreshTokenState(ctx, tok.JTI)
 		wantCode(t, err, usersvc.ENotFound)
 	})
@@ -90,7 +94,7 @@ func testRefreshFamily(t *testing.T, s account.Store) {
 	})
 }
 
-func testSpendRefreshTokenConcurrent(t *testing.T, s account.Store) {
+func testSpendRefreshTokenConcurrent(t *testing.T, s *sqlstore.Store) {
 	const n = 20
 	u := create(t, s, "Spender", at(0))
 	f, first := login(t, s, u.ID, at(0), time.Hour)
@@ -120,7 +124,7 @@ func testSpendRefreshTokenConcurrent(t *testing.T, s account.Store) {
 	}
 }
 
-func testRevokeRefreshFamily(t *testing.T, s account.Store) {
+func testRevokeRefreshFamily(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Revoke", at(0))
 	f, first := login(t, s, u.ID, at(0), time.Hour)
@@ -150,7 +154,7 @@ func testRevokeRefreshFamily(t *testing.T, s account.Store) {
 	}
 }
 
-func testDeleteExpiredRefreshTokens(t *testing.T, s account.Store) {
+func testDeleteExpiredRefreshTokens(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Expiry", at(0))
 	short, shortFirst := login(t, s, u.ID, at(0), time.Hour)
@@ -188,7 +192,7 @@ func testDeleteExpiredRefreshTokens(t *testing.T, s account.Store) {
 	getUser(t, s, u.ID)
 }
 
-func testRevokeUserRefreshFamilies(t *testing.T, s account.Store) {
+func testRevokeUserRefreshFamilies(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Everywhere", at(0))
 	other := create(t, s, "Elsewhere", at(0))
