@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -49,18 +48,12 @@ const migrationLockKey int64 = 0x7573657273766301
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// An Option configures Open.
-type Option func(*options)
-
-type options struct {
-	tracer pgx.QueryTracer
-}
+// An Option configures the connections of Open.
+type Option func(*pgx.ConnConfig)
 
 // WithTracer has every statement the store's connections run reported to
 // t: to count them, to time them, or to export them as spans.
-func WithTracer(t pgx.QueryTracer) Option {
-	return func(o *options) { o.tracer = t }
-}
+func WithTracer(t pgx.QueryTracer) Option { return func(c *pgx.ConnConfig) { c.Tracer = t } }
 
 // Open connects to the database at url (postgres://… or a keyword/value
 // string; pool settings such as pool_max_conns are read from it) and checks
@@ -73,12 +66,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*sqlstore.Store, err
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
-	var o options
 	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.tracer != nil {
-		cfg.ConnConfig.Tracer = o.tracer
+		opt(cfg.ConnConfig)
 	}
 	db := stdlib.OpenDB(*cfg.ConnConfig)
 	db.SetMaxOpenConns(int(cfg.MaxConns))
@@ -102,16 +91,11 @@ func (Dialect) Name() string { return "postgres" }
 // Rebind turns ? placeholders into $1, $2, ….
 func (Dialect) Rebind(q string) string {
 	var b strings.Builder
-	b.Grow(len(q) + 16)
-	n := 0
-	for i := 0; i < len(q); i++ {
-		if q[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
+	for i, part := range strings.Split(q, "?") {
+		if i > 0 {
+			fmt.Fprintf(&b, "$%d", i)
 		}
-		b.WriteByte(q[i])
+		b.WriteString(part)
 	}
 	return b.String()
 }
@@ -120,24 +104,26 @@ func (Dialect) Rebind(q string) string {
 func (Dialect) Time(t time.Time) any { return t.UTC().Truncate(time.Microsecond) }
 
 // List is values as a text[].
-func (Dialect) List(values []string) (any, error) { return values, nil }
+func (Dialect) List(values []string) any { return values }
 
 // InList compares col with every element of the array parameter, whose
 // element type PostgreSQL takes from col (uuid or text).
 func (Dialect) InList(col string) string { return col + ` = ANY(?)` }
 
-// LockForShare holds the rows read against writers until the end of the
-// transaction.
-func (Dialect) LockForShare() string { return " FOR SHARE" }
-
-// LockForUpdate holds the rows read against other writers.
-func (Dialect) LockForUpdate() string { return " FOR UPDATE" }
+// Lock holds the rows a SELECT reads until the transaction ends: against
+// writers (share) or against other writers and lockers too.
+func (Dialect) Lock(share bool) string {
+	if share {
+		return " FOR SHARE"
+	}
+	return " FOR UPDATE"
+}
 
 // LockTokens takes a transaction advisory lock per token, in the order of
 // their hashes, so that two transactions moving one token run one after
 // the other and "a token belongs to one user" holds under concurrency,
 // not only one statement at a time.
-func (Dialect) LockTokens(ctx context.Context, tx *sql.Tx, tokens []string) error {
+func (Dialect) LockTokens(ctx context.Context, tx sqlstore.Execer, tokens []string) error {
 	if len(tokens) == 0 {
 		return nil
 	}

@@ -55,47 +55,35 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, unavailable(fmt.Errorf("create database directory: %w", err))
 	}
 
-	pragmas := []string{
-		fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()),
-		"foreign_keys(1)",
-		"synchronous(NORMAL)",
-	}
-	wq := url.Values{"_pragma": append([]string{"journal_mode(WAL)"}, pragmas...), "_txlock": {"immediate"}}
-	rq := url.Values{"_pragma": append([]string{"query_only(1)"}, pragmas...)}
-
-	write, err := sql.Open("sqlite", dsn(abs, wq))
+	pragmas := []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "foreign_keys(1)", "synchronous(NORMAL)"}
+	write, err := sql.Open("sqlite", dsn(abs, url.Values{"_pragma": append(pragmas, "journal_mode(WAL)"), "_txlock": {"immediate"}}))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
 	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
-	write.SetConnMaxLifetime(0)
-	write.SetConnMaxIdleTime(0)
-
-	var mode string
-	if err := write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		_ = write.Close()
-		return nil, unavailable(fmt.Errorf("open writer: %w", err))
-	}
-	if !strings.EqualFold(mode, "wal") {
-		_ = write.Close()
-		return nil, fmt.Errorf("sqlite: journal mode is %q, want wal", mode)
-	}
-
-	read, err := sql.Open("sqlite", dsn(abs, rq))
+	read, err := sql.Open("sqlite", dsn(abs, url.Values{"_pragma": append(pragmas, "query_only(1)")}))
 	if err != nil {
 		_ = write.Close()
 		return nil, fmt.Errorf("sqlite: open readers: %w", err)
 	}
+	s := sqlstore.New(Dialect{}, write, read)
+	write.SetMaxOpenConns(1) // one writer; its connection lives as long as the store
+	write.SetConnMaxIdleTime(0)
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	if err := read.PingContext(ctx); err != nil {
-		_ = write.Close()
-		_ = read.Close()
-		return nil, unavailable(fmt.Errorf("open readers: %w", err))
+	var mode string
+	err = write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+	if err == nil && !strings.EqualFold(mode, "wal") {
+		err = fmt.Errorf("journal mode is %q, want wal", mode)
 	}
-	return sqlstore.New(Dialect{}, write, read), nil
+	if err == nil {
+		err = read.PingContext(ctx)
+	}
+	if err != nil {
+		_ = s.Close()
+		return nil, unavailable(err)
+	}
+	return s, nil
 }
 
 // unavailable is the error for a database file that cannot be used.
@@ -121,22 +109,19 @@ func (Dialect) Rebind(q string) string { return q }
 func (Dialect) Time(t time.Time) any { return t.UTC().Truncate(time.Microsecond).UnixMicro() }
 
 // List is values as a JSON array.
-func (Dialect) List(values []string) (any, error) {
-	b, err := json.Marshal(values)
-	return string(b), err
+func (Dialect) List(values []string) any {
+	b, _ := json.Marshal(values) // a []string always encodes
+	return string(b)
 }
 
 // InList reads the JSON array parameter with json_each.
 func (Dialect) InList(col string) string { return col + ` IN (SELECT value FROM json_each(?))` }
 
-// LockForShare is empty: one transaction writes at a time.
-func (Dialect) LockForShare() string { return "" }
-
-// LockForUpdate is empty: one transaction writes at a time.
-func (Dialect) LockForUpdate() string { return "" }
+// Lock is empty: one transaction writes at a time.
+func (Dialect) Lock(bool) string { return "" }
 
 // LockTokens does nothing: one transaction writes at a time.
-func (Dialect) LockTokens(context.Context, *sql.Tx, []string) error { return nil }
+func (Dialect) LockTokens(context.Context, sqlstore.Execer, []string) error { return nil }
 
 // Classify tells SQLite's errors apart by their extended result codes.
 func (Dialect) Classify(err error) sqlstore.ErrorKind {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -41,17 +40,16 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 		return s.fail(ctx, "migrate", err)
 	}
 	for _, m := range ms {
-		err := s.inConnTx(ctx, conn, func(tx *sql.Tx) error {
+		err := s.runTxOn(ctx, conn, "migrate "+m.Name, func(t *tx) error {
 			var applied bool
-			if err := tx.QueryRowContext(ctx, s.q(`SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`),
-				m.Version).Scan(&applied); err != nil || applied {
-				return err
+			_, err := one(t, "", scanInto(&applied), `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`, m.Version)
+			if err == nil && !applied {
+				// The migration's own text is not rebound: it is the dialect's.
+				if _, err = t.db.ExecContext(ctx, m.SQL); err == nil {
+					_, err = t.exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+						m.Version, m.Name, s.d.Time(time.Now()))
+				}
 			}
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
-				m.Version, m.Name, s.d.Time(time.Now()))
 			return err
 		})
 		if err != nil {
@@ -59,18 +57,4 @@ func (s *Store) Migrate(ctx context.Context) (err error) {
 		}
 	}
 	return nil
-}
-
-// inConnTx runs fn in a transaction on conn and commits it when fn
-// returns nil.
-func (s *Store) inConnTx(ctx context.Context, conn *sql.Conn, fn func(tx *sql.Tx) error) error {
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }

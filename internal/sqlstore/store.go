@@ -89,19 +89,17 @@ type Dialect interface {
 	// a scanner that reads either form (see timeCol).
 	Time(t time.Time) any
 	// List is values as one statement parameter, read by InList.
-	List(values []string) (any, error)
+	List(values []string) any
 	// InList is the condition "col is one of the list parameter".
 	InList(col string) string
-	// LockForShare is appended to a SELECT to hold its rows until the
-	// transaction ends, against writers ("" where transactions never
-	// overlap).
-	LockForShare() string
-	// LockForUpdate is appended to a SELECT that reads rows it will change.
-	LockForUpdate() string
+	// Lock is appended to a SELECT to hold its rows until the transaction
+	// ends: against writers when share, else against other lockers too
+	// ("" where transactions never overlap).
+	Lock(share bool) string
 	// LockTokens holds, until tx ends, a lock per push token, in one order
 	// for every transaction, so that two transactions moving one token run
 	// one after the other. A no-op where transactions never overlap.
-	LockTokens(ctx context.Context, tx *sql.Tx, tokens []string) error
+	LockTokens(ctx context.Context, tx Execer, tokens []string) error
 	// Classify says what err, returned by the driver, is.
 	Classify(err error) ErrorKind
 	// MigrationsTable is the statement that creates the table recording
@@ -113,6 +111,11 @@ type Dialect interface {
 	LockMigrations(ctx context.Context, conn *sql.Conn) (unlock func() error, err error)
 	// Migrations are the dialect's embedded migration files, by number.
 	Migrations() ([]migration.File, error)
+}
+
+// Execer runs a statement: a transaction or a connection.
+type Execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
 }
 
 // maxTxAttempts is how many times a transaction that the database aborted
@@ -147,9 +150,6 @@ func New(d Dialect, write, read *sql.DB) *Store {
 	return &Store{d: d, write: write, read: read}
 }
 
-// Dialect returns the store's dialect.
-func (s *Store) Dialect() Dialect { return s.d }
-
 // DB returns the database/sql handle writes go through.
 func (s *Store) DB() *sql.DB { return s.write }
 
@@ -170,11 +170,8 @@ func (s *Store) Close() error {
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	if err := s.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return s.fail(ctx, "ping", err)
-	}
-	return nil
+	_, err := one(s.reader(ctx, "ping"), "", scanInto(new(int)), "SELECT 1")
+	return s.fail(ctx, "ping", err)
 }
 
 // Stats reports the connections of the store, both pools added together
@@ -205,17 +202,27 @@ func (s *Store) q(q string) string {
 	return r
 }
 
-// tx is one transaction of the store: statements run through it are
-// rebound and may be failed on purpose by BeforeStatement.
+// tx runs the statements of one operation, in a transaction or (for
+// reads) on the pool of readers. Statements are rebound; in a
+// transaction, BeforeStatement may fail them.
 type tx struct {
-	s   *Store
-	tx  *sql.Tx
-	op  string
-	ctx context.Context
+	s  *Store
+	db interface {
+		Execer
+		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	}
+	op   string
+	ctx  context.Context
+	hook bool
+}
+
+// reader is the reads of op, on the pool of readers.
+func (s *Store) reader(ctx context.Context, op string) *tx {
+	return &tx{s: s, db: s.read, op: op, ctx: ctx}
 }
 
 func (t *tx) check(q string) error {
-	if t.s.BeforeStatement != nil {
+	if t.hook && t.s.BeforeStatement != nil {
 		return t.s.BeforeStatement(t.op, q)
 	}
 	return nil
@@ -225,7 +232,7 @@ func (t *tx) exec(q string, args ...any) (int64, error) {
 	if err := t.check(q); err != nil {
 		return 0, err
 	}
-	res, err := t.tx.ExecContext(t.ctx, t.s.q(q), args...)
+	res, err := t.db.ExecContext(t.ctx, t.s.q(q), args...)
 	if err != nil {
 		return 0, err
 	}
@@ -236,29 +243,53 @@ func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 	if err := t.check(q); err != nil {
 		return nil, err
 	}
-	return t.tx.QueryContext(t.ctx, t.s.q(q), args...)
+	return t.db.QueryContext(t.ctx, t.s.q(q), args...)
 }
 
-// row runs q and scans its one row into dest; sql.ErrNoRows when none.
-func (t *tx) row(q string, args []any, dest ...any) error {
-	if err := t.check(q); err != nil {
-		return err
-	}
-	return t.tx.QueryRowContext(t.ctx, t.s.q(q), args...).Scan(dest...)
-}
-
-// ids runs q, which returns one id a row, and returns every id, repeats
-// included.
-func (t *tx) ids(q string, args ...any) ([]string, error) {
+// all runs q and scans every row it returns.
+func all[T any](t *tx, scan func(rowScanner) (T, error), q string, args ...any) ([]T, error) {
 	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
-	return collect(rows, func(r *sql.Rows) (string, error) {
-		var id string
-		err := r.Scan(&id)
-		return id, err
-	})
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, rows.Close()
+}
+
+// one runs q and scans its first row; ENotFound with msg when there is none.
+func one[T any](t *tx, msg string, scan func(rowScanner) (T, error), q string, args ...any) (T, error) {
+	vs, err := all(t, scan, q, args...)
+	if err == nil && len(vs) == 0 {
+		err = notFound(msg)
+	}
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return vs[0], nil
+}
+
+// scanID reads a row of one text column.
+func scanID(r rowScanner) (string, error) {
+	var id string
+	err := r.Scan(&id)
+	return id, err
+}
+
+// scanInto returns a scanner of a row into dest, for one.
+func scanInto(dest ...any) func(rowScanner) (bool, error) {
+	return func(r rowScanner) (bool, error) { return true, r.Scan(dest...) }
 }
 
 // inTx runs fn in a write transaction and commits it when fn returns nil.
@@ -269,29 +300,46 @@ func (t *tx) ids(q string, args ...any) ([]string, error) {
 func (s *Store) inTx(ctx context.Context, op string, fn func(t *tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.runTx(ctx, op, fn)
-		if err == nil {
-			return nil
-		}
 		var ue *usersvc.Error
-		if errors.As(err, &ue) || s.d.Classify(err) != KindRetry || attempt == maxTxAttempts || ctx.Err() != nil {
+		if err == nil || errors.As(err, &ue) || s.d.Classify(err) != KindRetry || attempt == maxTxAttempts || ctx.Err() != nil {
 			return s.fail(ctx, op, err)
 		}
 	}
 }
 
 func (s *Store) runTx(ctx context.Context, op string, fn func(t *tx) error) error {
-	sqlTx, err := s.write.BeginTx(ctx, nil)
+	return s.runTxOn(ctx, s.write, op, fn)
+}
+
+// runTxOn runs fn in a transaction that db begins, and commits it when fn
+// returns nil.
+func (s *Store) runTxOn(ctx context.Context, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}, op string, fn func(t *tx) error) error {
+	sqlTx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(&tx{s: s, tx: sqlTx, op: op, ctx: ctx}); err != nil {
+	if err := fn(&tx{s: s, db: sqlTx, op: op, ctx: ctx, hook: true}); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
 	return sqlTx.Commit()
 }
 
-// readTx runs fn in a read-only view: every statement of fn sees one
+// execTx runs one statement in its own transaction and returns how many
+// rows it changed; ENotFound with msg (unless empty) when none.
+func (s *Store) execTx(ctx context.Context, op, msg, q string, args ...any) (n int64, err error) {
+	err = s.inTx(ctx, op, func(t *tx) error {
+		if n, err = t.exec(q, args...); err == nil && n == 0 && msg != "" {
+			err = notFound(msg)
+		}
+		return err
+	})
+	return n, err
+}
+
+// readTx runs fn in a read transaction: every statement of fn sees one
 // snapshot.
 func (s *Store) readTx(ctx context.Context, op string, fn func(t *tx) error) error {
 	sqlTx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: s.read == s.write})
@@ -299,12 +347,7 @@ func (s *Store) readTx(ctx context.Context, op string, fn func(t *tx) error) err
 		return s.fail(ctx, op, err)
 	}
 	defer func() { _ = sqlTx.Rollback() }()
-	return s.fail(ctx, op, fn(&tx{s: s, tx: sqlTx, op: op, ctx: ctx}))
-}
-
-// queryRows runs a read outside a transaction.
-func (s *Store) queryRows(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return s.read.QueryContext(ctx, s.q(q), args...)
+	return s.fail(ctx, op, fn(&tx{s: s, db: sqlTx, op: op, ctx: ctx}))
 }
 
 // fail turns a driver error into the error the store returns: an
@@ -319,32 +362,21 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		return err
 	}
 	cause := fmt.Errorf("%s: %s: %w", s.d.Name(), op, err)
-	switch s.d.Classify(err) {
-	case KindEmailTaken:
+	switch kind := s.d.Classify(err); {
+	case kind == KindEmailTaken:
 		return &usersvc.Error{Code: usersvc.EConflict, Message: msgEmailTaken, Err: cause}
-	case KindConflict:
+	case kind == KindConflict:
 		return &usersvc.Error{Code: usersvc.EConflict, Message: msgConflict, Err: cause}
-	case KindForeignKey:
+	case kind == KindForeignKey:
 		return &usersvc.Error{Code: usersvc.ENotFound, Message: msgReferenceNotFound, Err: cause}
-	case KindUnavailable:
-		return s.unavailable(op, err)
-	}
-	if s.closed.Load() || errors.Is(err, sql.ErrConnDone) {
-		return s.unavailable(op, err)
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return s.unavailable(op, err)
-	}
-	if ctx.Err() != nil {
+	case kind == KindUnavailable, s.closed.Load(), errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The database cannot be used right now.
+		return &usersvc.Error{Code: usersvc.EUnavailable, Message: msgUnavailable, Err: cause}
+	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %s: %w", s.d.Name(), op, errors.Join(ctx.Err(), err))
 	}
 	return cause
-}
-
-// unavailable is the error for a database that cannot be used right now.
-func (s *Store) unavailable(op string, err error) error {
-	return &usersvc.Error{Code: usersvc.EUnavailable, Message: msgUnavailable,
-		Err: fmt.Errorf("%s: %s: %w", s.d.Name(), op, err)}
 }
 
 func notFound(msg string) error {
@@ -368,14 +400,11 @@ func isUUID(id string) bool {
 }
 
 // uuids returns the ids that are UUIDs.
-func uuids(ids []string) []string {
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if isUUID(id) {
-			out = append(out, id)
-		}
-	}
-	return out
+func uuids(ids []string) []string { return keep(ids, isUUID) }
+
+// keep returns the values for which ok holds, in a new slice.
+func keep(values []string, ok func(string) bool) []string {
+	return slices.DeleteFunc(slices.Clone(values), func(v string) bool { return !ok(v) })
 }
 
 // goodText reports whether every s can be stored as text: valid UTF-8
@@ -391,13 +420,7 @@ func goodText(ss ...string) bool {
 
 // goodTexts returns the values that goodText accepts.
 func goodTexts(values []string) []string {
-	out := make([]string, 0, len(values))
-	for _, v := range values {
-		if goodText(v) {
-			out = append(out, v)
-		}
-	}
-	return out
+	return keep(values, func(v string) bool { return goodText(v) })
 }
 
 // distinctIDs returns ids without repeats and without except (which may be
@@ -410,23 +433,6 @@ func distinctIDs(ids []string, except string) []string {
 		return nil
 	}
 	return ids
-}
-
-// collect reads every row of rows with scan, and closes rows.
-func collect[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, rows.Close()
 }
 
 // ts is t as the store keeps it: UTC, truncated to microseconds.

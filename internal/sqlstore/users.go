@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/usersvc/usersvc"
@@ -15,39 +13,20 @@ const userColumns = `id, email, name, push_token, pref_email, pref_push, is_admi
 // rowScanner is a *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
 
-// scanUser reads the userColumns of one row, then extra.
-func scanUser(r rowScanner, extra ...any) (*usersvc.User, error) {
-	var u usersvc.User
-	dest := append([]any{
-		&u.ID, &u.Email, &u.Name, &u.PushToken,
-		&u.Preferences.Email, &u.Preferences.Push, &u.IsAdmin, &u.IsActive,
-		timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt},
-	}, extra...)
-	if err := r.Scan(dest...); err != nil {
-		return nil, err
-	}
-	return &u, nil
+func userDest(u *usersvc.User) []any {
+	return []any{&u.ID, &u.Email, &u.Name, &u.PushToken, &u.Preferences.Email, &u.Preferences.Push,
+		&u.IsAdmin, &u.IsActive, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
 }
 
-func scanUsers(rows *sql.Rows) ([]usersvc.User, error) {
-	return collect(rows, func(r *sql.Rows) (usersvc.User, error) {
-		u, err := scanUser(r)
-		if err != nil {
-			return usersvc.User{}, err
-		}
-		return *u, nil
-	})
+func scanUser(r rowScanner) (usersvc.User, error) {
+	var u usersvc.User
+	return u, r.Scan(userDest(&u)...)
 }
 
 // userText checks that the text of u can be stored.
 func userText(u *usersvc.User) error {
-	switch {
-	case !goodText(u.Email):
-		return badText("email")
-	case !goodText(u.Name):
-		return badText("name")
-	case u.PushToken != nil && !goodText(*u.PushToken):
-		return badText("push_token")
+	if !goodText(u.Email, u.Name) || (u.PushToken != nil && !goodText(*u.PushToken)) {
+		return badText("user")
 	}
 	return nil
 }
@@ -59,19 +38,16 @@ func (t *tx) insertUser(u *usersvc.User, passwordHash string, ignoreExisting boo
 	if ignoreExisting {
 		q += ` ON CONFLICT (id) DO NOTHING`
 	}
-	d := t.s.d
-	n, err := t.exec(q,
-		u.ID, u.Email, u.Name, u.PushToken,
-		u.Preferences.Email, u.Preferences.Push, u.IsAdmin, u.IsActive,
-		d.Time(u.CreatedAt), d.Time(u.UpdatedAt), passwordHash)
+	n, err := t.exec(q, u.ID, u.Email, u.Name, u.PushToken, u.Preferences.Email, u.Preferences.Push,
+		u.IsAdmin, u.IsActive, t.s.d.Time(u.CreatedAt), t.s.d.Time(u.UpdatedAt), passwordHash)
 	return n == 1, err
 }
 
-// CreateUser inserts u. Its timestamps are truncated in place to what the
-// store keeps. When u.PushToken is set it also registers that token as a
+// CreateUser inserts u (its timestamps truncated in place to what the
+// store keeps). When u.PushToken is set it also registers that token as a
 // device record of u, moving it from any user who held it, and returns the
 // ids of the other users who lost it.
-func (s *Store) CreateUser(ctx context.Context, u *usersvc.User, passwordHash string) ([]string, error) {
+func (s *Store) CreateUser(ctx context.Context, u *usersvc.User, passwordHash string) (displaced []string, err error) {
 	if !isUUID(u.ID) {
 		return nil, notFound(msgUserNotFound)
 	}
@@ -79,29 +55,26 @@ func (s *Store) CreateUser(ctx context.Context, u *usersvc.User, passwordHash st
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = ts(u.CreatedAt), ts(u.UpdatedAt)
-	var displaced []string
-	err := s.inTx(ctx, "create user", func(t *tx) error {
+	err = s.inTx(ctx, "create user", func(t *tx) error {
 		displaced = nil
-		if u.PushToken != nil {
-			if err := s.d.LockTokens(ctx, t.tx, []string{*u.PushToken}); err != nil {
-				return err
-			}
-		}
-		if _, err := t.insertUser(u, passwordHash, false); err != nil {
+		if err := s.d.LockTokens(ctx, t.db, tokenList(u.PushToken)); err != nil {
 			return err
 		}
-		if u.PushToken == nil {
-			return nil
+		if _, err := t.insertUser(u, passwordHash, false); err != nil || u.PushToken == nil {
+			return err
 		}
 		d := usersvc.Device{UserID: u.ID, Token: *u.PushToken, DeviceType: usersvc.DeviceOther}
-		var err error
 		displaced, err = t.saveDevice(&d, u.CreatedAt)
 		return err
 	})
-	if err != nil {
-		return nil, err
+	return displaced, err
+}
+
+func tokenList(p *string) []string {
+	if p == nil {
+		return nil
 	}
-	return displaced, nil
+	return []string{*p}
 }
 
 // UserByID returns the user or ENotFound.
@@ -109,148 +82,107 @@ func (s *Store) UserByID(ctx context.Context, id string) (*usersvc.User, error) 
 	if !isUUID(id) {
 		return nil, notFound(msgUserNotFound)
 	}
-	u, err := scanUser(s.read.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound(msgUserNotFound)
-	}
+	u, err := one(s.reader(ctx, "user by id"), msgUserNotFound, scanUser, `SELECT `+userColumns+` FROM users WHERE id = ?`, id)
 	if err != nil {
 		return nil, s.fail(ctx, "user by id", err)
 	}
-	return u, nil
+	return &u, nil
 }
 
 // UserByEmail returns the user with the canonical email, and its
 // credential, or ENotFound.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*usersvc.User, account.Credential, error) {
-	var c account.Credential
+	var (
+		u usersvc.User
+		c account.Credential
+	)
 	if !goodText(email) {
 		return nil, c, notFound(msgUserNotFound)
 	}
-	rows, err := s.queryRows(ctx, `SELECT `+userColumns+`, password_hash, cred_version FROM users WHERE email = ?`, email)
+	_, err := one(s.reader(ctx, "user by email"), msgUserNotFound, scanInto(append(userDest(&u), &c.Hash, &c.Version)...),
+		`SELECT `+userColumns+`, password_hash, cred_version FROM users WHERE email = ?`, email)
 	if err != nil {
 		return nil, c, s.fail(ctx, "user by email", err)
 	}
-	users, err := collect(rows, func(r *sql.Rows) (*usersvc.User, error) { return scanUser(r, &c.Hash, &c.Version) })
-	if err != nil {
-		return nil, c, s.fail(ctx, "user by email", err)
-	}
-	if len(users) == 0 {
-		return nil, c, notFound(msgUserNotFound)
-	}
-	return users[0], c, nil
+	return &u, c, nil
 }
 
 // SetPasswordHash replaces the user's password hash with an equivalent
-// one (a rehash of the same password), or ENotFound. It leaves the
-// credential version alone: sessions stay.
+// one (a rehash of the same password), or ENotFound. The credential
+// version and the sessions stay.
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string, now time.Time) error {
 	if !isUUID(userID) {
 		return notFound(msgUserNotFound)
 	}
-	return s.inTx(ctx, "set password hash", func(t *tx) error {
-		n, err := t.exec(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, s.d.Time(now), userID)
-		if err == nil && n == 0 {
-			return notFound(msgUserNotFound)
-		}
-		return err
-	})
+	_, err := s.execTx(ctx, "set password hash", msgUserNotFound,
+		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, s.d.Time(now), userID)
+	return err
 }
 
 // ChangePassword replaces the user's password hash, moves its credential
 // version on, and revokes every refresh family of the user except
 // keepFamily, in one transaction. It returns how many families it
 // revoked, or ENotFound.
-func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily string, now time.Time) (int, error) {
+func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily string, now time.Time) (revoked int, err error) {
 	if !isUUID(userID) {
 		return 0, notFound(msgUserNotFound)
 	}
-	var revoked int
-	err := s.inTx(ctx, "change password", func(t *tx) error {
+	err = s.inTx(ctx, "change password", func(t *tx) error {
 		n, err := t.exec(`UPDATE users SET password_hash = ?, cred_version = cred_version + 1, updated_at = ?
 			WHERE id = ?`, hash, s.d.Time(now), userID)
+		if err == nil && n == 0 {
+			err = notFound(msgUserNotFound)
+		}
 		if err != nil {
 			return err
-		}
-		if n == 0 {
-			return notFound(msgUserNotFound)
 		}
 		revoked, err = t.revokeFamilies(userID, keepFamily, now)
 		return err
 	})
-	if err != nil {
-		return 0, err
-	}
-	return revoked, nil
+	return revoked, err
 }
 
 // UpdatePreferences applies patch in one statement and returns the result,
 // or ENotFound. An empty patch changes nothing.
-func (s *Store) UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch, now time.Time) (usersvc.Preferences, error) {
-	var p usersvc.Preferences
+func (s *Store) UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch, now time.Time) (p usersvc.Preferences, err error) {
 	if !isUUID(userID) {
 		return p, notFound(msgUserNotFound)
 	}
-	err := s.inTx(ctx, "update preferences", func(t *tx) error {
-		if patch.Empty() {
-			return t.row(`SELECT pref_email, pref_push FROM users WHERE id = ?`, []any{userID}, &p.Email, &p.Push)
-		}
-		return t.row(`UPDATE users
-			SET pref_email = COALESCE(?, pref_email), pref_push = COALESCE(?, pref_push), updated_at = ?
-			WHERE id = ?
-			RETURNING pref_email, pref_push`,
-			[]any{patch.Email, patch.Push, s.d.Time(now), userID}, &p.Email, &p.Push)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, notFound(msgUserNotFound)
+	q, args := `SELECT pref_email, pref_push FROM users WHERE id = ?`, []any{userID}
+	if !patch.Empty() {
+		q = `UPDATE users SET pref_email = COALESCE(?, pref_email), pref_push = COALESCE(?, pref_push), updated_at = ?
+			WHERE id = ? RETURNING pref_email, pref_push`
+		args = []any{patch.Email, patch.Push, s.d.Time(now), userID}
 	}
-	return p, s.fail(ctx, "update preferences", err)
+	err = s.inTx(ctx, "update preferences", func(t *tx) error {
+		_, err := one(t, msgUserNotFound, scanInto(&p.Email, &p.Push), q, args...)
+		return err
+	})
+	return p, err
 }
 
 // ListUsers returns one page of users, newest first, and the total count,
 // both from one snapshot. An offset past the end gives an empty page.
-func (s *Store) ListUsers(ctx context.Context, limit, offset int) ([]usersvc.User, int, error) {
-	limit, offset = max(limit, 0), max(offset, 0)
-	var (
-		users []usersvc.User
-		total int
-	)
-	err := s.readTx(ctx, "list users", func(t *tx) error {
-		if err := t.row(`SELECT count(*) FROM users`, nil, &total); err != nil {
+func (s *Store) ListUsers(ctx context.Context, limit, offset int) (users []usersvc.User, total int, err error) {
+	err = s.readTx(ctx, "list users", func(t *tx) error {
+		if _, err := one(t, "", scanInto(&total), `SELECT count(*) FROM users`); err != nil {
 			return err
 		}
-		rows, err := t.query(`SELECT `+userColumns+` FROM users
-			ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, limit, offset)
-		if err != nil {
-			return err
-		}
-		users, err = scanUsers(rows)
+		users, err = all(t, scanUser, `SELECT `+userColumns+` FROM users
+			ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, max(limit, 0), max(offset, 0))
 		return err
 	})
-	if err != nil {
-		return nil, 0, err
-	}
-	return users, total, nil
+	return users, total, err
 }
 
 // UsersByIDs returns the users among ids that exist, in one statement.
 func (s *Store) UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, error) {
-	ids = uuids(ids)
-	if len(ids) == 0 {
+	if ids = uuids(ids); len(ids) == 0 {
 		return []usersvc.User{}, nil
 	}
-	list, err := s.d.List(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.queryRows(ctx, `SELECT `+userColumns+` FROM users WHERE `+s.d.InList("id"), list)
-	if err != nil {
-		return nil, s.fail(ctx, "users by ids", err)
-	}
-	users, err := scanUsers(rows)
-	if err != nil {
-		return nil, s.fail(ctx, "users by ids", err)
-	}
-	return users, nil
+	users, err := all(s.reader(ctx, "users by ids"), scanUser,
+		`SELECT `+userColumns+` FROM users WHERE `+s.d.InList("id"), s.d.List(ids))
+	return users, s.fail(ctx, "users by ids", err)
 }
 
 // UpdateName changes the user's name, or ENotFound.
@@ -287,29 +219,17 @@ func (s *Store) updateUser(ctx context.Context, op, userID string, after func(t 
 	if !isUUID(userID) {
 		return nil, notFound(msgUserNotFound)
 	}
-	var u *usersvc.User
-	err := s.inTx(ctx, op, func(t *tx) error {
-		rows, err := t.query(q, args...)
-		if err != nil {
+	var u usersvc.User
+	err := s.inTx(ctx, op, func(t *tx) (err error) {
+		if u, err = one(t, msgUserNotFound, scanUser, q, args...); err != nil || after == nil {
 			return err
 		}
-		users, err := scanUsers(rows)
-		if err != nil {
-			return err
-		}
-		if len(users) == 0 {
-			return notFound(msgUserNotFound)
-		}
-		u = &users[0]
-		if after != nil {
-			return after(t)
-		}
-		return nil
+		return after(t)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return u, nil
+	return &u, nil
 }
 
 // DeleteUser removes the user; its devices and refresh tokens go with it
@@ -319,13 +239,8 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	if !isUUID(userID) {
 		return notFound(msgUserNotFound)
 	}
-	return s.inTx(ctx, "delete user", func(t *tx) error {
-		n, err := t.exec(`DELETE FROM users WHERE id = ?`, userID)
-		if err == nil && n == 0 {
-			return notFound(msgUserNotFound)
-		}
-		return err
-	})
+	_, err := s.execTx(ctx, "delete user", msgUserNotFound, `DELETE FROM users WHERE id = ?`, userID)
+	return err
 }
 
 // ImportUser inserts u as it is (id, timestamps, flags) with its password
@@ -334,32 +249,27 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 // its devices) move to it from any other user, as on registration. The
 // devices are as account.PrepareImport made them. All of it is one
 // transaction.
-func (s *Store) ImportUser(ctx context.Context, u *usersvc.User, passwordHash string, devices []usersvc.Device) (bool, error) {
+func (s *Store) ImportUser(ctx context.Context, u *usersvc.User, passwordHash string, devices []usersvc.Device) (inserted bool, err error) {
 	if !isUUID(u.ID) {
 		return false, notFound(msgUserNotFound)
 	}
-	if err := userText(u); err != nil {
-		return false, err
-	}
-	tokens := make([]string, 0, len(devices)+1)
-	if u.PushToken != nil {
-		tokens = append(tokens, *u.PushToken)
-	}
+	tokens := tokenList(u.PushToken)
 	for _, d := range devices {
 		if !isUUID(d.ID) || !goodText(d.Token, d.DeviceType) || (d.DeviceID != nil && !goodText(*d.DeviceID)) {
 			return false, badText("devices")
 		}
 		tokens = append(tokens, d.Token)
 	}
+	if err := userText(u); err != nil {
+		return false, err
+	}
 	u.CreatedAt, u.UpdatedAt = ts(u.CreatedAt), ts(u.UpdatedAt)
-	var inserted bool
-	err := s.inTx(ctx, "import user", func(t *tx) error {
+	err = s.inTx(ctx, "import user", func(t *tx) error {
 		inserted = false
-		if err := s.d.LockTokens(ctx, t.tx, tokens); err != nil {
+		if err := s.d.LockTokens(ctx, t.db, tokens); err != nil {
 			return err
 		}
-		ok, err := t.insertUser(u, passwordHash, true)
-		if err != nil || !ok {
+		if ok, err := t.insertUser(u, passwordHash, true); err != nil || !ok {
 			return err
 		}
 		for _, token := range tokens {
@@ -377,8 +287,5 @@ func (s *Store) ImportUser(ctx context.Context, u *usersvc.User, passwordHash st
 		inserted = true
 		return nil
 	})
-	if err != nil {
-		return false, err
-	}
-	return inserted, nil
+	return inserted, err
 }

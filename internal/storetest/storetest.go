@@ -42,7 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"SpendRefreshTokenConcurrent", testSpendRefreshTokenConcurrent},
 		{"RevokeRefreshFamily", testRevokeRefreshFamily},
 		{"DeleteExpiredRefreshTokens", testDeleteExpiredRefreshTokens},
-		{"RevokeUserRefreshFamilies", testRevokeUserRefreshFamilies},
+		{"ChangePassword", testChangePassword},
 		{"ListUsers", testListUsers},
 		{"UsersByIDs", testUsersByIDs},
 		{"DevicesOfUsers", testDevicesOfUsers},
