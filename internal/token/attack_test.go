@@ -439,8 +439,8 @@ func attackGroups(t *testing.T, f *fixture) []attackGroup {
 		t.Fatal(err)
 	}
 	kids := []any{
-		"attacker", "", "../../../../../../dev/null", "/dev/null", "secret_key", "../secret_key", keyFile,
-		"' OR '1'='1' --", `" UNION SELECT 'a' --`, "kid\x00", kid + "\x00", strings.ToUpper(kid), 0, []string{kid}, nil,
+		"attacker", "unknown", "", "../../../../dev/null", "../../../../../../dev/null", "/dev/null", "secret_key",
+		"../secret_key", keyFile, "' OR 1=1 --", "' OR '1'='1' --", `" UNION SELECT 'a' --`, "kid\x00", kid + "\x00", strings.ToUpper(kid), 0, []string{kid}, nil,
 		strings.Repeat("k", 10_000),
 	}
 	signers := map[string]sigFunc{"the real key": ours}
@@ -462,6 +462,7 @@ func attackGroups(t *testing.T, f *fixture) []attackGroup {
 	future, past := number(unix+3600), number(unix-3600)
 	groups = append(groups, group("claims",
 		attack{name: "iss wrong", claims: map[string]any{"iss": "someone-else"}},
+		attack{name: "iss one letter", claims: map[string]any{"iss": "x"}},
 		attack{name: "iss missing", claims: map[string]any{"iss": nil}},
 		attack{name: "iss as a list", claims: map[string]any{"iss": []string{token.Issuer}}},
 		attack{name: "iss in upper case", claims: map[string]any{"iss": strings.ToUpper(token.Issuer)}},
