@@ -9,15 +9,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
-	"hash"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -180,11 +176,11 @@ func secWith(m map[string]any, changes map[string]any) map[string]any {
 	return c
 }
 
-// secHMAC assembles a token by hand and signs it with HMAC over h and key,
+// secHS256 assembles a token by hand and signs it with HMAC-SHA256 over key,
 // whatever its header says.
-func secHMAC(h func() hash.Hash, header, claims map[string]any, key []byte) string {
+func secHS256(header, claims map[string]any, key []byte) string {
 	in := secB64(header) + "." + secB64(claims)
-	m := hmac.New(h, key)
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte(in))
 	return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
@@ -227,127 +223,39 @@ func secExpect200(t *testing.T, s *secServer, id, tok string) {
 	}
 }
 
-// TestSecurityTokensHS256 attacks token verification of the default HS256
-// configuration. The forged tokens are signed with the server's real secret
-// wherever that is possible, so only the tampered part is at fault.
+// TestSecurityTokensHS256 checks, through the real server in its default
+// HS256 configuration, that a forged or altered token is refused where it
+// is presented and that a token is read from the Authorization header alone.
+// The full attack tables (alg none, algorithm switching, header key sources,
+// kid tricks, claims, spellings) run against the token package itself, in
+// internal/token/attack_test.go.
 func TestSecurityTokensHS256(t *testing.T) {
 	t.Parallel()
 	s := secStart(t, "SECRET_KEY="+secSecret)
 	u := s.register(t, "hs256@example.com")
 	header, claims := secDecode(t, u.access)
-	now := time.Now().Unix()
 	key := []byte(secSecret)
 
 	t.Run("baseline: a re-signed untampered token is accepted", func(t *testing.T) {
-		secExpect200(t, s, u.id, secHMAC(sha256.New, header, claims, key))
+		secExpect200(t, s, u.id, secHS256(header, claims, key))
 		if header["alg"] != "HS256" || header["kid"] == nil {
 			t.Errorf("issued header %v", header)
 		}
 	})
 	t.Run("alg none", func(t *testing.T) {
-		for _, alg := range []string{"none", "None", "NONE", "nOnE"} {
-			h := secWith(header, map[string]any{"alg": alg})
-			secExpect401(t, s, u.id, secUnsigned(h, claims))
-			// The real signature kept, the alg switched.
-			secExpect401(t, s, u.id, secB64(h)+"."+secB64(claims)+"."+strings.Split(u.access, ".")[2])
-			// No kid either.
-			secExpect401(t, s, u.id, secUnsigned(secWith(h, map[string]any{"kid": nil}), claims))
-		}
-		secExpect401(t, s, u.id, secUnsigned(map[string]any{"typ": "JWT"}, claims)) // no alg at all
+		secExpect401(t, s, u.id, secUnsigned(secWith(header, map[string]any{"alg": "none"}), claims))
 	})
-	t.Run("algorithm switching", func(t *testing.T) {
-		secExpect401(t, s, u.id, secHMAC(sha256.New, secWith(header, map[string]any{"alg": "hs256"}), claims, key))
-		secExpect401(t, s, u.id, secHMAC(sha512.New384, secWith(header, map[string]any{"alg": "HS384"}), claims, key))
-		secExpect401(t, s, u.id, secHMAC(sha512.New, secWith(header, map[string]any{"alg": "HS512"}), claims, key))
-		secExpect401(t, s, u.id, secHMAC(sha256.New, secWith(header, map[string]any{"alg": "RS256"}), claims, key))
-		secExpect401(t, s, u.id, secHMAC(sha256.New, secWith(header, map[string]any{"alg": []string{"HS256"}}), claims, key))
-	})
-	t.Run("another secret", func(t *testing.T) {
-		secExpect401(t, s, u.id, secHMAC(sha256.New, header, claims, []byte(strings.ToUpper(secSecret))))
-		secExpect401(t, s, u.id, secHMAC(sha256.New, header, claims, nil))
-		// A claim changed under the original signature.
+	t.Run("a claim changed under the issued signature", func(t *testing.T) {
 		parts := strings.Split(u.access, ".")
 		secExpect401(t, s, u.id, parts[0]+"."+secB64(secWith(claims, map[string]any{"is_admin": true}))+"."+parts[2])
 	})
-	t.Run("header key sources", func(t *testing.T) {
-		attacker, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		jwk := map[string]any{"kty": "RSA", "n": base64.RawURLEncoding.EncodeToString(attacker.N.Bytes()), "e": "AQAB"}
-		octJWK := map[string]any{"kty": "oct", "k": base64.RawURLEncoding.EncodeToString([]byte("attacker-chosen-secret-0123456789abcdef"))}
-		for name, extra := range map[string]map[string]any{
-			"jwk":      {"jwk": jwk},
-			"jwk oct":  {"jwk": octJWK},
-			"jku":      {"jku": "https://attacker.example/jwks.json"},
-			"x5u":      {"x5u": "https://attacker.example/cert.pem"},
-			"x5c":      {"x5c": []string{base64.StdEncoding.EncodeToString([]byte("not a certificate"))}},
-			"crit":     {"crit": []string{"exp"}},
-			"x5t#S256": {"x5t#S256": "abc"},
-		} {
-			t.Run(name, func(t *testing.T) {
-				// Signed with the real secret: the header alone is refused.
-				secExpect401(t, s, u.id, secHMAC(sha256.New, secWith(header, extra), claims, key))
-			})
-		}
-		// Signed with the embedded attacker keys.
-		rsHeader := map[string]any{"alg": "RS256", "typ": "JWT", "kid": header["kid"], "jwk": jwk}
-		secExpect401(t, s, u.id, secSign(t, jwt.SigningMethodRS256, rsHeader, claims, attacker))
-		secExpect401(t, s, u.id, secHMAC(sha256.New, secWith(header, map[string]any{"jwk": octJWK}), claims, []byte("attacker-chosen-secret-0123456789abcdef")))
-	})
-	t.Run("kid tricks", func(t *testing.T) {
-		for _, kid := range []any{
-			"attacker", "", "../../../../../../dev/null", "/dev/null", "secret_key", "../secret_key",
-			filepath.Join(s.dir, "secret_key"), "' OR '1'='1' --", `" UNION SELECT 'a' --`, "kid\x00", 0, nil,
-			strings.Repeat("k", 10_000),
-		} {
-			h := map[string]any{"alg": "HS256", "typ": "JWT", "kid": kid}
-			if kid == nil {
-				delete(h, "kid")
-			}
-			t.Run(fmt.Sprintf("%.40q", fmt.Sprint(kid)), func(t *testing.T) {
-				secExpect401(t, s, u.id, secHMAC(sha256.New, h, claims, key))
-				secExpect401(t, s, u.id, secHMAC(sha256.New, h, claims, nil))
-				data, _ := os.ReadFile(filepath.Join(s.dir, "secret_key")) // absent: SECRET_KEY is set
-				secExpect401(t, s, u.id, secHMAC(sha256.New, h, claims, data))
-			})
-		}
-	})
-	t.Run("claims", func(t *testing.T) {
-		future, past := json.Number(strconv.FormatInt(now+3600, 10)), json.Number(strconv.FormatInt(now-3600, 10))
-		for name, change := range map[string]map[string]any{
-			"iss wrong":              {"iss": "someone-else"},
-			"iss missing":            {"iss": nil},
-			"iss as a list":          {"iss": []string{"usersvc"}},
-			"nbf in the future":      {"nbf": future},
-			"exp in the past":        {"exp": past, "iat": json.Number(strconv.FormatInt(now-7200, 10))},
-			"exp missing":            {"exp": nil},
-			"exp a past string":      {"exp": strconv.FormatInt(now-3600, 10), "iat": json.Number(strconv.FormatInt(now-7200, 10))},
-			"exp not a number":       {"exp": "tomorrow"},
-			"exp a numeric string":   {"exp": strconv.FormatInt(now+3600, 10)},
-			"iat far in the future":  {"iat": future, "exp": json.Number(strconv.FormatInt(now+7200, 10))},
-			"token_type refresh":     {"token_type": "refresh"},
-			"token_type missing":     {"token_type": nil},
-			"token_type upper":       {"token_type": "ACCESS"},
-			"sub differs":            {"sub": "00000000-0000-4000-8000-000000000000"},
-			"user_id not a uuid":     {"user_id": "1 OR 1=1", "sub": "1 OR 1=1"},
-			"jti missing":            {"jti": nil},
-			"exp overflows":          {"exp": json.Number("1e400")},
-			"exp negative":           {"exp": json.Number("-1")},
-			"nbf fractional future":  {"nbf": json.Number(strconv.FormatInt(now+3600, 10) + ".5")},
-			"user_id another user's": {"user_id": "00000000-0000-4000-8000-000000000000", "sub": "00000000-0000-4000-8000-000000000000"},
-		} {
-			t.Run(name, func(t *testing.T) {
-				tok := secHMAC(sha256.New, header, secWith(claims, change), key)
-				if name == "user_id another user's" {
-					// A token of another (here: unknown) user never reads this one.
-					if st, _ := s.getUser(t, u.id, "Bearer "+tok); st != http.StatusForbidden && st != http.StatusUnauthorized {
-						t.Errorf("another user's token read this user: %d", st)
-					}
-					return
-				}
-				secExpect401(t, s, u.id, tok)
-			})
+	t.Run("a valid token of another user", func(t *testing.T) {
+		// Signed with the real secret: the token is good, the user in it is
+		// not this one (and does not exist).
+		other := "00000000-0000-4000-8000-000000000000"
+		tok := secHS256(header, secWith(claims, map[string]any{"user_id": other, "sub": other}), key)
+		if st, _ := s.getUser(t, u.id, "Bearer "+tok); st != http.StatusForbidden && st != http.StatusUnauthorized {
+			t.Errorf("another user's token read this user: %d", st)
 		}
 	})
 	t.Run("refresh token as access", func(t *testing.T) {
@@ -358,23 +266,8 @@ func TestSecurityTokensHS256(t *testing.T) {
 		if st != http.StatusUnauthorized {
 			t.Errorf("refresh with an access token: %d", st)
 		}
-		_, rc := secDecode(t, u.refresh)
-		forged := secHMAC(sha256.New, header, secWith(rc, map[string]any{"token_type": "access"}), key)
-		st, _ = post(t, s.base+"/api/v1/users/refresh", map[string]any{"refresh": forged})
-		if st != http.StatusUnauthorized {
-			t.Errorf("refresh with token_type access: %d", st)
-		}
 	})
-	t.Run("malformed", func(t *testing.T) {
-		for _, tok := range []string{
-			"", ".", "..", "...", "a.b.c", strings.Repeat(".", 1000), u.access + ".", "." + u.access,
-			u.access + "=", u.access[:len(u.access)-1], u.access[:strings.LastIndex(u.access, ".")+1] + "+" + u.access[strings.LastIndex(u.access, ".")+2:],
-			"eyJhbGciOiJIUzI1NiJ9.e30." + strings.Repeat("A", 43),
-		} {
-			if st, _ := s.getUser(t, u.id, "Bearer "+tok); st != http.StatusUnauthorized {
-				t.Errorf("token %.30q: %d", tok, st)
-			}
-		}
+	t.Run("Authorization other than Bearer", func(t *testing.T) {
 		for _, auth := range []string{"Basic " + base64.StdEncoding.EncodeToString([]byte("a:b")), "Token " + u.access, u.access, "Bearer", "Bearer  "} {
 			if st, _ := s.getUser(t, u.id, auth); st != http.StatusUnauthorized {
 				t.Errorf("Authorization %.30q: %d", auth, st)
@@ -534,9 +427,10 @@ func secJWKS(t *testing.T, s *secServer) []map[string]any {
 	return doc.Keys
 }
 
-// TestSecurityTokensAsymmetric attacks servers that sign with RS256 and
-// EdDSA: the public key, which anyone can fetch, must not work as an HS256
-// secret, and no header may bring its own key.
+// TestSecurityTokensAsymmetric checks, through servers that sign with RS256
+// and EdDSA from a key file, that the published key matches the tokens and
+// that it does not work as an HS256 secret. The full attack tables run
+// against the token package itself, in internal/token/attack_test.go.
 func TestSecurityTokensAsymmetric(t *testing.T) {
 	t.Parallel()
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -547,29 +441,14 @@ func TestSecurityTokensAsymmetric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rsaPKIX, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
-	edPKIX, _ := x509.MarshalPKIXPublicKey(edKey.Public())
-	cases := []struct {
+	for _, c := range []struct {
 		alg    string
 		method jwt.SigningMethod
 		priv   crypto.Signer
-		// publicForms are the public key as an attacker may find it.
-		publicForms map[string][]byte
 	}{
-		{"RS256", jwt.SigningMethodRS256, rsaKey, map[string][]byte{
-			"PKIX PEM":  pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaPKIX}),
-			"PKCS1 PEM": pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey)}),
-			"PKIX DER":  rsaPKIX,
-			"PKCS1 DER": x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey),
-			"modulus":   rsaKey.N.Bytes(),
-		}},
-		{"EdDSA", jwt.SigningMethodEdDSA, edKey, map[string][]byte{
-			"PKIX PEM": pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: edPKIX}),
-			"PKIX DER": edPKIX,
-			"raw":      edKey.Public().(ed25519.PublicKey),
-		}},
-	}
-	for _, c := range cases {
+		{"RS256", jwt.SigningMethodRS256, rsaKey},
+		{"EdDSA", jwt.SigningMethodEdDSA, edKey},
+	} {
 		t.Run(c.alg, func(t *testing.T) {
 			t.Parallel()
 			s := secStart(t, "JWT_ALGORITHM="+c.alg, "JWT_PRIVATE_KEY_FILE="+secKeyFile(t, c.priv))
@@ -579,96 +458,30 @@ func TestSecurityTokensAsymmetric(t *testing.T) {
 			if len(keys) != 1 || keys[0]["kid"] != header["kid"] || header["alg"] != c.alg {
 				t.Fatalf("JWKS %v does not match the token header %v", keys, header)
 			}
-			jwksJSON, _ := json.Marshal(keys[0])
-			forms := map[string][]byte{"JWKS member": jwksJSON}
-			for k, v := range c.publicForms {
-				forms[k] = v
-				forms[k+" with newline"] = append(append([]byte(nil), v...), '\n')
-			}
-			forms["PKIX PEM trimmed"] = bytes.TrimSpace(c.publicForms["PKIX PEM"])
-
 			t.Run("baseline: a token signed with the real key is accepted", func(t *testing.T) {
 				secExpect200(t, s, u.id, secSign(t, c.method, header, claims, c.priv))
 			})
 			t.Run("HS256 signed with the public key", func(t *testing.T) {
-				for name, pub := range forms {
-					for _, alg := range []string{"HS256", "HS384", "HS512"} {
-						h := secWith(header, map[string]any{"alg": alg})
-						hf := map[string]func() hash.Hash{"HS256": sha256.New, "HS384": sha512.New384, "HS512": sha512.New}[alg]
-						t.Run(alg+" "+name, func(t *testing.T) {
-							secExpect401(t, s, u.id, secHMAC(hf, h, claims, pub))
-						})
-					}
-				}
-			})
-			t.Run("alg none", func(t *testing.T) {
-				for _, alg := range []string{"none", "None", "NONE", "nOnE"} {
-					secExpect401(t, s, u.id, secUnsigned(secWith(header, map[string]any{"alg": alg}), claims))
-				}
-			})
-			t.Run("header key sources", func(t *testing.T) {
-				attacker, err := rsa.GenerateKey(rand.Reader, 2048)
+				member, _ := json.Marshal(keys[0])
+				pkix, err := x509.MarshalPKIXPublicKey(c.priv.Public())
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, edAttacker, _ := ed25519.GenerateKey(rand.Reader)
-				attackerJWK := map[string]any{"kty": "RSA", "n": base64.RawURLEncoding.EncodeToString(attacker.N.Bytes()),
-					"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(attacker.E)).Bytes())}
-				edJWK := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": base64.RawURLEncoding.EncodeToString(edAttacker.Public().(ed25519.PublicKey))}
-				for name, extra := range map[string]map[string]any{
-					"jwk": {"jwk": keys[0]}, "jku": {"jku": s.base + "/.well-known/jwks.json"}, "x5u": {"x5u": "https://attacker.example/c.pem"},
+				h := secWith(header, map[string]any{"alg": "HS256"})
+				for name, pub := range map[string][]byte{
+					"JWKS member": member,
+					"PKIX PEM":    pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pkix}),
 				} {
 					t.Run(name, func(t *testing.T) {
-						// The real key signs; the header alone is refused.
-						secExpect401(t, s, u.id, secSign(t, c.method, secWith(header, extra), claims, c.priv))
+						secExpect401(t, s, u.id, secHS256(h, claims, pub))
 					})
 				}
-				// The attacker's key signs and the header carries it.
-				if c.alg == "RS256" {
-					secExpect401(t, s, u.id, secSign(t, c.method, secWith(header, map[string]any{"jwk": attackerJWK}), claims, attacker))
-					secExpect401(t, s, u.id, secSign(t, c.method, secWith(header, map[string]any{"jwk": attackerJWK, "kid": nil}), claims, attacker))
-					secExpect401(t, s, u.id, secSign(t, c.method, secWith(header, map[string]any{"jku": "https://attacker.example/jwks.json"}), claims, attacker))
-				} else {
-					secExpect401(t, s, u.id, secSign(t, c.method, secWith(header, map[string]any{"jwk": edJWK}), claims, edAttacker))
-					secExpect401(t, s, u.id, secSign(t, c.method, secWith(header, map[string]any{"jwk": edJWK, "kid": nil}), claims, edAttacker))
-					secExpect401(t, s, u.id, secSign(t, c.method, secWith(header, map[string]any{"x5u": "https://attacker.example/c.pem"}), claims, edAttacker))
-				}
 			})
-			t.Run("kid tricks", func(t *testing.T) {
-				for _, kid := range []any{"unknown", "", "../../../../dev/null", "' OR 1=1 --", nil} {
-					h := secWith(header, map[string]any{"kid": kid})
-					if kid == nil {
-						delete(h, "kid")
-					}
-					secExpect401(t, s, u.id, secSign(t, c.method, h, claims, secOther(t, c.alg)))
-				}
-			})
-			t.Run("claims", func(t *testing.T) {
-				now := time.Now().Unix()
-				for _, change := range []map[string]any{
-					{"iss": "x"}, {"iss": nil}, {"nbf": json.Number(strconv.FormatInt(now+3600, 10))},
-					{"exp": json.Number(strconv.FormatInt(now-60, 10))}, {"exp": nil}, {"token_type": "refresh"}, {"token_type": nil},
-				} {
-					secExpect401(t, s, u.id, secSign(t, c.method, header, secWith(claims, change), c.priv))
-				}
-				secExpect401(t, s, u.id, u.refresh)
+			t.Run("alg none", func(t *testing.T) {
+				secExpect401(t, s, u.id, secUnsigned(secWith(header, map[string]any{"alg": "none"}), claims))
 			})
 		})
 	}
-}
-
-// secOther returns a fresh key of alg's type that the server does not know.
-func secOther(t *testing.T, alg string) crypto.Signer {
-	t.Helper()
-	if alg == "EdDSA" {
-		_, k, _ := ed25519.GenerateKey(rand.Reader)
-		return k
-	}
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 // TestSecurityHeaders checks CORS, caching, content sniffing and header

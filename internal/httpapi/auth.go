@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"log/slog"
 	"net/http"
 	"unicode/utf8"
 
@@ -9,12 +8,11 @@ import (
 	"github.com/usersvc/usersvc/internal/account"
 )
 
-func handleRegister(logger *slog.Logger, accounts *account.Service) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleRegister(accounts *account.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		m, err := decodeObject(w, r)
 		if err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		f := newFields(m)
 		var reg usersvc.Registration
@@ -29,31 +27,29 @@ func handleRegister(logger *slog.Logger, accounts *account.Service) http.Handler
 		}
 		f.unknown()
 		if len(f.fe) > 0 {
-			fail(w, r, logger, reg.Validate(f.fe))
-			return
+			return reg.Validate(f.fe)
 		}
 		u, err := accounts.Register(r.Context(), reg)
 		if err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		setUser(r, u.ID, "")
 		respond(w, http.StatusCreated, "User registered successfully", registeredView{UserID: u.ID, userView: viewUser(u)}, nil)
-	})
+		return nil
+	}
 }
 
-func handleLogin(logger *slog.Logger, accounts *account.Service, clientIP ClientIPResolver) http.Handler {
+func handleLogin(accounts *account.Service) handlerFunc {
 	type data struct {
 		Access  string   `json:"access"`
 		Refresh string   `json:"refresh"`
 		User    userView `json:"user"`
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		m, err := decodeObject(w, r)
 		if err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		f := newFields(m)
 		email, _ := f.str("email", true)
@@ -64,17 +60,16 @@ func handleLogin(logger *slog.Logger, accounts *account.Service, clientIP Client
 		}
 		f.unknown()
 		if err := f.err(); err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		sess, err := accounts.Login(r.Context(), usersvc.Credentials{Email: email, Password: usersvc.Password(pw)})
 		if err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		setUser(r, sess.User.ID, "")
 		respond(w, http.StatusOK, "Login successful", data{Access: sess.Access, Refresh: sess.Refresh, User: viewUser(sess.User)}, nil)
-	})
+		return nil
+	}
 }
 
 // readRefresh decodes a body of the form {"refresh": "…"}.
@@ -89,39 +84,37 @@ func readRefresh(w http.ResponseWriter, r *http.Request) (string, error) {
 	return tok, f.err()
 }
 
-func handleRefresh(logger *slog.Logger, accounts *account.Service) http.Handler {
+func handleRefresh(accounts *account.Service) handlerFunc {
 	type data struct {
 		Access  string `json:"access"`
 		Refresh string `json:"refresh"`
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		tok, err := readRefresh(w, r)
 		if err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		sess, err := accounts.Refresh(r.Context(), tok)
 		if err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		setUser(r, sess.User.ID, "")
 		respond(w, http.StatusOK, "Request successful", data{Access: sess.Access, Refresh: sess.Refresh}, nil)
-	})
+		return nil
+	}
 }
 
-func handleLogout(logger *slog.Logger, accounts *account.Service) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func handleLogout(accounts *account.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		tok, err := readRefresh(w, r)
 		if err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		if err := accounts.Logout(r.Context(), tok); err != nil {
-			fail(w, r, logger, err)
-			return
+			return err
 		}
 		respond(w, http.StatusOK, "Logged out successfully", nil, nil)
-	})
+		return nil
+	}
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -56,21 +55,9 @@ func queryInt(r *http.Request, name string, def int, fe usersvc.FieldErrors) int
 	return n
 }
 
-// authed adapts a handler that needs the caller's principal.
-func authed(logger *slog.Logger, accounts *account.Service, h func(w http.ResponseWriter, r *http.Request, p account.Principal) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := principal(r, accounts)
-		if err == nil {
-			err = h(w, r, p)
-		}
-		if err != nil {
-			fail(w, r, logger, err)
-		}
-	})
-}
-
-func handleListUsers(logger *slog.Logger, accounts *account.Service) http.Handler {
-	return authed(logger, accounts, func(w http.ResponseWriter, r *http.Request, p account.Principal) error {
+func handleListUsers(accounts *account.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p := principalOf(r)
 		fe := usersvc.FieldErrors{}
 		page := queryInt(r, "page", 1, fe)
 		limit := queryInt(r, "limit", 20, fe)
@@ -89,10 +76,10 @@ func handleListUsers(logger *slog.Logger, accounts *account.Service) http.Handle
 		meta := pageMeta{Total: pg.Total, Limit: pg.Limit, Page: pg.Page, TotalPages: pages, HasNext: pg.Page < pages, HasPrevious: pg.Page > 1}
 		respond(w, http.StatusOK, "Users retrieved successfully", views, meta)
 		return nil
-	})
+	}
 }
 
-func handleBatchUsers(logger *slog.Logger, accounts *account.Service) http.Handler {
+func handleBatchUsers(accounts *account.Service) handlerFunc {
 	type batchUser struct {
 		userView
 		PushTokens []deviceView `json:"push_tokens"`
@@ -101,7 +88,8 @@ func handleBatchUsers(logger *slog.Logger, accounts *account.Service) http.Handl
 		Users    []batchUser `json:"users"`
 		NotFound []string    `json:"not_found"`
 	}
-	return authed(logger, accounts, func(w http.ResponseWriter, r *http.Request, p account.Principal) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p := principalOf(r)
 		m, err := decodeObject(w, r)
 		if err != nil {
 			return err
@@ -130,35 +118,38 @@ func handleBatchUsers(logger *slog.Logger, accounts *account.Service) http.Handl
 		}
 		respond(w, http.StatusOK, "Users retrieved successfully", out, nil)
 		return nil
-	})
+	}
 }
 
-func handleListDevices(logger *slog.Logger, accounts *account.Service) http.Handler {
-	return onUser(logger, accounts, account.Read, func(w http.ResponseWriter, r *http.Request, p account.Principal, id string) error {
+func handleListDevices(accounts *account.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, id := principalOf(r), pathUserID(r)
 		ds, err := accounts.Devices(r.Context(), p, id)
 		if err != nil {
 			return err
 		}
 		respond(w, http.StatusOK, "Push tokens retrieved successfully", viewDevices(ds), nil)
 		return nil
-	})
+	}
 }
 
-func handleDeleteDevice(logger *slog.Logger, accounts *account.Service) http.Handler {
-	return onUser(logger, accounts, account.Write, func(w http.ResponseWriter, r *http.Request, p account.Principal, id string) error {
+func handleDeleteDevice(accounts *account.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, id := principalOf(r), pathUserID(r)
 		if err := accounts.DeleteDevice(r.Context(), p, id, r.PathValue("device_id")); err != nil {
 			return err
 		}
 		respond(w, http.StatusOK, "Device removed successfully", nil, nil)
 		return nil
-	})
+	}
 }
 
-func handleInvalidatePushTokens(logger *slog.Logger, accounts *account.Service) http.Handler {
+func handleInvalidatePushTokens(accounts *account.Service) handlerFunc {
 	type data struct {
 		Invalidated int `json:"invalidated"`
 	}
-	return authed(logger, accounts, func(w http.ResponseWriter, r *http.Request, p account.Principal) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p := principalOf(r)
 		m, err := decodeObject(w, r)
 		if err != nil {
 			return err
@@ -183,7 +174,7 @@ func handleInvalidatePushTokens(logger *slog.Logger, accounts *account.Service) 
 		}
 		respond(w, http.StatusOK, "Push tokens invalidated successfully", data{Invalidated: n}, nil)
 		return nil
-	})
+	}
 }
 
 func handleJWKS(jwks func() []byte) http.Handler {

@@ -69,6 +69,20 @@ func statusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
+// handlerFunc is the one shape of the API's handlers: it writes its answer,
+// or returns an error and writes nothing.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// serve adapts h to an http.Handler: the error h returns is answered in the
+// envelope (see fail).
+func serve(logger *slog.Logger, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			fail(w, r, logger, err)
+		}
+	})
+}
+
 // fail writes the envelope of err. The text of an internal error is logged,
 // never shown.
 func fail(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {

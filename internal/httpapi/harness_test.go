@@ -145,6 +145,7 @@ func newHarnessWith(t testing.TB, st testStore, params password.Params, opts acc
 	handler := httpapi.NewServer(logger, httpapi.Config{Version: "test", JWKS: tokens.JWKS}, accounts, httpapi.Health{Database: st.Ping, Draining: draining})
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
+	srv.Client().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &harness{t: t, srv: srv, store: st, accounts: accounts, clock: clk, draining: draining, tokens: tokens}
 }
 
@@ -169,6 +170,13 @@ func (r response) str(key string) string {
 // do sends body (a string is sent as is, anything else as JSON) with
 // headers given as name, value pairs.
 func (h *harness) do(method, path string, body any, headers ...string) response {
+	h.t.Helper()
+	return h.send(h.request(method, path, body, headers...))
+}
+
+// request builds what do sends: body as do takes it, headers as name, value
+// pairs (an empty value removes the header).
+func (h *harness) request(method, path string, body any, headers ...string) *http.Request {
 	h.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -198,6 +206,13 @@ func (h *harness) do(method, path string, body any, headers ...string) response 
 		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return req
+}
+
+// send sends req and decodes the answer, which must be empty or one JSON
+// object. Redirects are not followed: the API never answers with one.
+func (h *harness) send(req *http.Request) response {
+	h.t.Helper()
 	resp, err := h.srv.Client().Do(req)
 	if err != nil {
 		h.t.Fatal(err)
@@ -210,7 +225,7 @@ func (h *harness) do(method, path string, body any, headers ...string) response 
 	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {
-			h.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
+			h.t.Fatalf("%s %s: %d, body is not a JSON object: %q", req.Method, req.URL.RequestURI(), resp.StatusCode, raw)
 		}
 	}
 	return r

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"log/slog"
 	"net/http"
 
 	"github.com/usersvc/usersvc"
@@ -9,8 +8,9 @@ import (
 )
 
 // handleUpdateUser changes a user's name: PATCH /api/v1/users/{user_id}.
-func handleUpdateUser(logger *slog.Logger, accounts *account.Service) http.Handler {
-	return onUser(logger, accounts, account.Write, func(w http.ResponseWriter, r *http.Request, p account.Principal, id string) error {
+func handleUpdateUser(accounts *account.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, id := principalOf(r), pathUserID(r)
 		m, err := decodeObject(w, r)
 		if err != nil {
 			return err
@@ -34,16 +34,17 @@ func handleUpdateUser(logger *slog.Logger, accounts *account.Service) http.Handl
 		}
 		respond(w, http.StatusOK, "User updated successfully", viewUser(u), nil)
 		return nil
-	})
+	}
 }
 
 // handleChangePassword replaces the caller's password: POST
 // /api/v1/users/{user_id}/password.
-func handleChangePassword(logger *slog.Logger, accounts *account.Service) http.Handler {
+func handleChangePassword(accounts *account.Service) handlerFunc {
 	type data struct {
 		SessionsEnded int `json:"sessions_ended"`
 	}
-	return onUser(logger, accounts, account.Owner, func(w http.ResponseWriter, r *http.Request, p account.Principal, id string) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, id := principalOf(r), pathUserID(r)
 		w.Header().Set("Cache-Control", "no-store")
 		m, err := decodeObject(w, r)
 		if err != nil {
@@ -64,17 +65,18 @@ func handleChangePassword(logger *slog.Logger, accounts *account.Service) http.H
 		}
 		respond(w, http.StatusOK, "Password changed successfully", data{SessionsEnded: n}, nil)
 		return nil
-	})
+	}
 }
 
 // handleSetStatus enables or disables a user: PATCH
 // /api/v1/users/{user_id}/status (admins).
-func handleSetStatus(logger *slog.Logger, accounts *account.Service) http.Handler {
+func handleSetStatus(accounts *account.Service) handlerFunc {
 	type data struct {
 		ID       string `json:"id"`
 		IsActive bool   `json:"is_active"`
 	}
-	return onUser(logger, accounts, account.Admin, func(w http.ResponseWriter, r *http.Request, p account.Principal, id string) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, id := principalOf(r), pathUserID(r)
 		m, err := decodeObject(w, r)
 		if err != nil {
 			return err
@@ -94,16 +96,17 @@ func handleSetStatus(logger *slog.Logger, accounts *account.Service) http.Handle
 		}
 		respond(w, http.StatusOK, "User status updated successfully", data{ID: u.ID, IsActive: u.IsActive}, nil)
 		return nil
-	})
+	}
 }
 
 // handleDeleteUser removes a user: DELETE /api/v1/users/{user_id}.
-func handleDeleteUser(logger *slog.Logger, accounts *account.Service) http.Handler {
-	return onUser(logger, accounts, account.Write, func(w http.ResponseWriter, r *http.Request, p account.Principal, id string) error {
+func handleDeleteUser(accounts *account.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, id := principalOf(r), pathUserID(r)
 		if err := accounts.DeleteUser(r.Context(), p, id); err != nil {
 			return err
 		}
 		respond(w, http.StatusOK, "User deleted successfully", nil, nil)
 		return nil
-	})
+	}
 }

@@ -3,29 +3,34 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+
+	"github.com/usersvc/usersvc/internal/account"
 )
 
-// routes lists the whole HTTP surface of the service.
+// routes lists the whole HTTP surface of the service and who may call
+// each route: public ones read no credentials; the others run with the
+// caller's principal (see authenticate), and those of one user's data
+// check the access rule first (see access).
 func (s *Server) routes() {
-	s.handle("POST /api/v1/users", handleRegister(s.logger, s.accounts))
-	s.handle("POST /api/v1/users/login", handleLogin(s.logger, s.accounts, s.cfg.TrustedProxies))
-	s.handle("POST /api/v1/users/refresh", handleRefresh(s.logger, s.accounts))
-	s.handle("POST /api/v1/users/logout", handleLogout(s.logger, s.accounts))
-	s.handle("GET /api/v1/users/{user_id}", handleGetUser(s.logger, s.accounts))
-	s.handle("GET /api/v1/users/{user_id}/preferences", handleGetPreferences(s.logger, s.accounts))
-	s.handle("PATCH /api/v1/users/{user_id}/preferences", handlePatchPreferences(s.logger, s.accounts))
-	s.handle("PATCH /api/v1/users/{user_id}/push_token", handlePushToken(s.logger, s.accounts))
+	s.handle("POST /api/v1/users", s.public(handleRegister(s.accounts)))
+	s.handle("POST /api/v1/users/login", s.public(handleLogin(s.accounts)))
+	s.handle("POST /api/v1/users/refresh", s.public(handleRefresh(s.accounts)))
+	s.handle("POST /api/v1/users/logout", s.public(handleLogout(s.accounts)))
+	s.handle("GET /api/v1/users/{user_id}", s.onUser(account.Read, handleGetUser(s.accounts)))
+	s.handle("GET /api/v1/users/{user_id}/preferences", s.onUser(account.Read, handleGetPreferences(s.accounts)))
+	s.handle("PATCH /api/v1/users/{user_id}/preferences", s.onUser(account.Write, handlePatchPreferences(s.accounts)))
+	s.handle("PATCH /api/v1/users/{user_id}/push_token", s.onUser(account.Write, handlePushToken(s.accounts)))
 
-	s.handle("PATCH /api/v1/users/{user_id}", handleUpdateUser(s.logger, s.accounts))
-	s.handle("POST /api/v1/users/{user_id}/password", handleChangePassword(s.logger, s.accounts))
-	s.handle("PATCH /api/v1/users/{user_id}/status", handleSetStatus(s.logger, s.accounts))
-	s.handle("DELETE /api/v1/users/{user_id}", handleDeleteUser(s.logger, s.accounts))
+	s.handle("PATCH /api/v1/users/{user_id}", s.onUser(account.Write, handleUpdateUser(s.accounts)))
+	s.handle("POST /api/v1/users/{user_id}/password", s.onUser(account.Owner, handleChangePassword(s.accounts)))
+	s.handle("PATCH /api/v1/users/{user_id}/status", s.onUser(account.Admin, handleSetStatus(s.accounts)))
+	s.handle("DELETE /api/v1/users/{user_id}", s.onUser(account.Write, handleDeleteUser(s.accounts)))
 
-	s.handle("GET /api/v1/users", handleListUsers(s.logger, s.accounts))
-	s.handle("POST /api/v1/users/batch", handleBatchUsers(s.logger, s.accounts))
-	s.handle("GET /api/v1/users/{user_id}/push_tokens", handleListDevices(s.logger, s.accounts))
-	s.handle("DELETE /api/v1/users/{user_id}/push_tokens/{device_id}", handleDeleteDevice(s.logger, s.accounts))
-	s.handle("POST /api/v1/push_tokens/invalidate", handleInvalidatePushTokens(s.logger, s.accounts))
+	s.handle("GET /api/v1/users", s.authed(handleListUsers(s.accounts)))
+	s.handle("POST /api/v1/users/batch", s.authed(handleBatchUsers(s.accounts)))
+	s.handle("GET /api/v1/users/{user_id}/push_tokens", s.onUser(account.Read, handleListDevices(s.accounts)))
+	s.handle("DELETE /api/v1/users/{user_id}/push_tokens/{device_id}", s.onUser(account.Write, handleDeleteDevice(s.accounts)))
+	s.handle("POST /api/v1/push_tokens/invalidate", s.authed(handleInvalidatePushTokens(s.accounts)))
 	s.handle("GET /.well-known/jwks.json", handleJWKS(s.cfg.JWKS))
 	s.handle("GET /api/v1/openapi.json", handleOpenAPI())
 	s.handle("GET /docs", handleDocs())
@@ -40,6 +45,20 @@ func (s *Server) routes() {
 	s.handle("GET /health/readiness", handleReadiness(s.health))
 
 	s.mux.Handle("/", s.handleUnmatched())
+}
+
+// public serves h to anyone, without reading credentials.
+func (s *Server) public(h handlerFunc) http.Handler { return serve(s.logger, h) }
+
+// authed serves h with the caller's principal in the request context.
+func (s *Server) authed(h handlerFunc) http.Handler {
+	return serve(s.logger, authenticate(s.accounts, h))
+}
+
+// onUser serves h to callers who may have access a to the data of the user
+// named by the {user_id} path segment.
+func (s *Server) onUser(a account.Access, h handlerFunc) http.Handler {
+	return s.authed(access(s.accounts, a, h))
 }
 
 // handle registers h for pattern, with and without a trailing slash, both

@@ -258,3 +258,61 @@ func TestHealth(t *testing.T) {
 		t.Errorf("driver text leaked: %s", r.Raw)
 	}
 }
+
+// TestPublicRoutesReadNoCredentials checks that the routes open to anyone
+// answer the same whatever credentials come with the request: bad,
+// malformed or ambiguous ones are not read.
+func TestPublicRoutesReadNoCredentials(t *testing.T) {
+	h := newHarness(t)
+	u := h.register("Public Reader")
+	creds := map[string][][2]string{
+		"none":            nil,
+		"bad token":       {{"Authorization", "Bearer not.a.token"}},
+		"refresh token":   {{"Authorization", "Bearer " + u.Refresh}},
+		"basic":           {{"Authorization", "Basic YTpi"}},
+		"bad service key": {{"X-Service-API-Key", "wrong-key-0123456789"}},
+		"two tokens":      {{"Authorization", "Bearer " + u.Access}, {"Authorization", "Bearer x"}},
+		"token and key":   {{"Authorization", "Bearer " + u.Access}, {"X-Service-API-Key", serviceKey}},
+	}
+	seq := 0
+	for name, hs := range creds {
+		t.Run(name, func(t *testing.T) {
+			send := func(method, path string, body any) response {
+				t.Helper()
+				req := h.request(method, path, body)
+				for _, kv := range hs {
+					req.Header.Add(kv[0], kv[1])
+				}
+				return h.send(req)
+			}
+			seq++
+			email := "public." + itoa(int64(seq)) + "@example.com"
+			expect(t, send("POST", "/api/v1/users/", map[string]any{"email": email, "password": "Str0ng!Passw0rd", "name": "Pub"}), http.StatusCreated, "")
+			r := send("POST", "/api/v1/users/login", map[string]any{"email": email, "password": "Str0ng!Passw0rd"})
+			expect(t, r, http.StatusOK, "")
+			r = send("POST", "/api/v1/users/refresh", map[string]any{"refresh": r.data()["refresh"].(string)})
+			expect(t, r, http.StatusOK, "")
+			expect(t, send("POST", "/api/v1/users/logout", map[string]any{"refresh": r.data()["refresh"].(string)}), http.StatusOK, "")
+			expect(t, send("POST", "/api/v1/users/login", map[string]any{"email": email, "password": "Wr0ng!Passw0rd"}), http.StatusUnauthorized, "Invalid email or password")
+			for _, p := range []string{"/health", "/health/liveness", "/health/readiness", "/.well-known/jwks.json", "/api/v1/openapi.json"} {
+				if r := send("GET", p, nil); r.Status != http.StatusOK {
+					t.Errorf("GET %s: %d %s", p, r.Status, r.Raw)
+				}
+			}
+			for _, p := range []string{"/docs", "/docs/assets/docs.js"} {
+				req := h.request("GET", p, nil)
+				for _, kv := range hs {
+					req.Header.Add(kv[0], kv[1])
+				}
+				resp, err := h.srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("GET %s: %d", p, resp.StatusCode)
+				}
+			}
+		})
+	}
+}
