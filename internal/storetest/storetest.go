@@ -53,6 +53,8 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"DeleteUser", testDeleteUser},
 		{"ImportUser", testImportUser},
 		{"TimestampRoundTrip", testTimestampRoundTrip},
+		{"AtomicWrites", testAtomicWrites},
+		{"BadText", testBadText},
 		{"PingAndClose", testPingAndClose},
 	}
 	for _, tc := range tests {
