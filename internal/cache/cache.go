@@ -1,6 +1,7 @@
 // Package cache keeps users and their devices close to the service, in
 // front of the store: in process (Memory) for a single replica, or in Redis
-// (Redis) shared by every replica. Both implement account.Cache.
+// (Redis) shared by every replica. Store is the decorator that puts either
+// in front of the account store, so that the use cases never see it.
 //
 // # What is cached
 //
@@ -13,10 +14,10 @@
 //
 // # Reads, loads and writes
 //
-// The account use cases read through the cache: User (or Devices) first;
-// on a miss they load from the store and hand the result to StoreUser (or
-// StoreDevices). Every write to the store is followed by ForgetUser (or
-// ForgetDevices) before the write answers.
+// Store reads through the cache: User (or Devices) first; on a miss it
+// loads from the store and hands the result to StoreUser (or
+// StoreDevices). Every write through Store is bracketed by Hold before it
+// and Forget after it, of every user it may change.
 //
 // A load races with writes: a reader can miss, read the old row, and store
 // it after a writer has changed the row and forgotten the key. To keep that

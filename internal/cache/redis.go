@@ -56,8 +56,9 @@ type RedisOptions struct {
 // Under Prefix (default "usersvc:v1:"):
 //
 //	gen            the generation: "<run_id of the Redis server>.<random>"
-//	user:<id>      "v:<gen>:<JSON of the user>"   or a tombstone "t:<random>"
-//	devices:<id>   "v:<gen>:<JSON of the devices>" or a tombstone
+//	user:<id>      "v:<gen>:<JSON of the user>", a tombstone "t:<random>"
+//	               or a hold "p:<random>"
+//	devices:<id>   the same, of the devices
 //
 // A read is one MGET of gen and the key: a value is a hit only when it
 // carries the current generation. Changing gen therefore invalidates every
@@ -65,11 +66,14 @@ type RedisOptions struct {
 //
 // # Writes and loads
 //
-// ForgetUser replaces the key by a tombstone that lives twice LoadWindow.
+// Hold, before a write, replaces the key by a hold that lives LoadWindow
+// and refuses every store; Forget, after the write, replaces it by a
+// tombstone that lives twice LoadWindow.
+//
 // A miss records in the process the generation it saw and the state of the
 // key (absent, which tombstone, or a value of which generation). StoreUser
 // runs a script that sets the value only if the generation and the state
-// of the key are still those the miss saw. So a load that read the store
+// of the key are still those the miss saw, and the key is not held. So a load that read the store
 // before a write, on whatever replica, cannot store after that write's
 // Forget.
 //
