@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/usersvc/usersvc/internal/tokentest"
 )
 
 // These tests start the real server in process and attack it over HTTP,
@@ -138,28 +139,6 @@ func secB64(v any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// secDecode returns the header and the claims of a JWT, numbers kept exact.
-func secDecode(t *testing.T, tok string) (header, claims map[string]any) {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %d segments", len(parts))
-	}
-	out := make([]map[string]any, 2)
-	for i := range out {
-		b, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out[0], out[1]
-}
-
 // secWith returns a copy of m with the changes applied; a nil value deletes.
 func secWith(m map[string]any, changes map[string]any) map[string]any {
 	c := make(map[string]any, len(m))
@@ -233,7 +212,7 @@ func TestSecurityTokensHS256(t *testing.T) {
 	t.Parallel()
 	s := secStart(t, "SECRET_KEY="+secSecret)
 	u := s.register(t, "hs256@example.com")
-	header, claims := secDecode(t, u.access)
+	header, claims := tokentest.Decode(t, u.access)
 	key := []byte(secSecret)
 
 	t.Run("baseline: a re-signed untampered token is accepted", func(t *testing.T) {
@@ -453,7 +432,7 @@ func TestSecurityTokensAsymmetric(t *testing.T) {
 			t.Parallel()
 			s := secStart(t, "JWT_ALGORITHM="+c.alg, "JWT_PRIVATE_KEY_FILE="+secKeyFile(t, c.priv))
 			u := s.register(t, strings.ToLower(c.alg)+"@example.com")
-			header, claims := secDecode(t, u.access)
+			header, claims := tokentest.Decode(t, u.access)
 			keys := secJWKS(t, s)
 			if len(keys) != 1 || keys[0]["kid"] != header["kid"] || header["alg"] != c.alg {
 				t.Fatalf("JWKS %v does not match the token header %v", keys, header)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/token"
+	"github.com/usersvc/usersvc/internal/tokentest"
 )
 
 // The attack tables: the ways a client may forge, alter or respell a token,
@@ -78,29 +79,6 @@ func assemble(t *testing.T, header, claims map[string]any, sign sigFunc) string 
 	t.Helper()
 	input := segment(t, header) + "." + segment(t, claims)
 	return input + "." + sign(t, input)
-}
-
-// decodeExact returns the header and the claims of a token, numbers kept
-// exactly as written.
-func decodeExact(t *testing.T, tok string) (header, claims map[string]any) {
-	t.Helper()
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token has %d parts", len(parts))
-	}
-	out := make([]map[string]any, 2)
-	for i := range out {
-		b, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.UseNumber()
-		if err := dec.Decode(&out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out[0], out[1]
 }
 
 // changed returns a copy of m with changes applied; a nil value deletes.
@@ -285,8 +263,8 @@ func attackGroups(t *testing.T, f *fixture) []attackGroup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	header, claims := decodeExact(t, access)
-	rheader, rclaims := decodeExact(t, refresh)
+	header, claims := tokentest.Decode(t, access)
+	rheader, rclaims := tokentest.Decode(t, refresh)
 	if header["alg"] != alg || header["kid"] != kid {
 		t.Fatalf("issued header %v", header)
 	}
