@@ -183,21 +183,33 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// msgAmbiguousCredentials answers a request that presents more than one credential.
+const msgAmbiguousCredentials = "Send one credential: one Authorization header or one X-Service-API-Key header"
+
 // authenticate runs h with the caller's principal in the request context:
 // the user of a bearer access token in Authorization, or the service of a
 // key in X-Service-API-Key, or nobody when neither is sent. Bad credentials
-// are a 401. Tokens are never read from the URL.
+// are a 401; two Authorization headers, two keys, or a token and a key are
+// a 400, since no one of them is the caller. Tokens are never read from the
+// URL.
 func authenticate(accounts *account.Service, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		var bearer string
-		if auth := r.Header.Get("Authorization"); auth != "" {
-			scheme, tok, ok := strings.Cut(auth, " ")
+		auth, keys := r.Header.Values("Authorization"), r.Header.Values("X-Service-API-Key")
+		if len(auth) > 1 || len(keys) > 1 || len(auth) == 1 && auth[0] != "" && len(keys) == 1 && keys[0] != "" {
+			return usersvc.Errorf(usersvc.EInvalid, msgAmbiguousCredentials)
+		}
+		var bearer, key string
+		if len(auth) == 1 && auth[0] != "" {
+			scheme, tok, ok := strings.Cut(auth[0], " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 				return usersvc.Errorf(usersvc.EUnauthorized, "Authorization header must be: Bearer <token>")
 			}
 			bearer = strings.TrimSpace(tok)
 		}
-		p, err := accounts.Authenticate(r.Context(), bearer, r.Header.Get("X-Service-API-Key"))
+		if len(keys) == 1 {
+			key = keys[0]
+		}
+		p, err := accounts.Authenticate(r.Context(), bearer, key)
 		if err != nil {
 			return err
 		}
