@@ -18,6 +18,7 @@ import (
 	"github.com/usersvc/usersvc/internal/httpapi"
 	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/sqlite"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 	"github.com/usersvc/usersvc/internal/token"
 )
 
@@ -37,7 +38,7 @@ type testServer struct {
 	accounts *account.Service
 	tokens   *token.Service
 	srv      *httptest.Server
-	store    *sqlite.Store
+	store    *sqlstore.Store
 	dir      string
 
 	mu       sync.Mutex

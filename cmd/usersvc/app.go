@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,11 +22,13 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/cache"
 	"github.com/usersvc/usersvc/internal/httpapi"
 	"github.com/usersvc/usersvc/internal/metrics"
 	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/postgres"
 	"github.com/usersvc/usersvc/internal/sqlite"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 	"github.com/usersvc/usersvc/internal/token"
 )
 
@@ -45,16 +48,23 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// store is a Store that can also bring its schema up to date.
-type store interface {
+// database is what the command needs of the store beside the use cases:
+// schema, health, pool figures, cleanup and shutdown.
+type database interface {
 	account.Store
 	Migrate(ctx context.Context) error
+	Ping(ctx context.Context) error
+	Stats() sql.DBStats
+	DeleteExpiredRefreshTokens(ctx context.Context, before time.Time) (int, error)
+	Close() error
 }
 
+var _ database = (*sqlstore.Store)(nil)
+
 // openStore opens the configured database and applies pending migrations.
-func openStore(ctx context.Context, cfg *config) (store, error) {
+func openStore(ctx context.Context, cfg *config) (*sqlstore.Store, error) {
 	var (
-		s   store
+		s   *sqlstore.Store
 		err error
 	)
 	if cfg.postgres() {
@@ -72,30 +82,20 @@ func openStore(ctx context.Context, cfg *config) (store, error) {
 	return s, nil
 }
 
-// poolStats reads the connection pool of either store for the metrics.
-func poolStats(st store) func() metrics.PoolStats {
-	switch st := st.(type) {
-	case *postgres.Store:
-		return func() metrics.PoolStats {
-			s := st.Stats()
-			return metrics.PoolStats{MaxOpen: int(s.MaxConns()), Open: int(s.TotalConns()), InUse: int(s.AcquiredConns()),
-				Idle: int(s.IdleConns()), WaitCount: s.EmptyAcquireCount(), WaitDuration: s.EmptyAcquireWaitTime()}
-		}
-	case *sqlite.Store:
-		return func() metrics.PoolStats {
-			s := st.Stats()
-			return metrics.PoolStats{MaxOpen: s.MaxOpenConnections, Open: s.OpenConnections, InUse: s.InUse,
-				Idle: s.Idle, WaitCount: s.WaitCount, WaitDuration: s.WaitDuration}
-		}
+// poolStats reads the store's connection pool for the metrics.
+func poolStats(st database) func() metrics.PoolStats {
+	return func() metrics.PoolStats {
+		s := st.Stats()
+		return metrics.PoolStats{MaxOpen: s.MaxOpenConnections, Open: s.OpenConnections, InUse: s.InUse,
+			Idle: s.Idle, WaitCount: s.WaitCount, WaitDuration: s.WaitDuration}
 	}
-	return func() metrics.PoolStats { return metrics.PoolStats{} }
 }
 
 // app is the service wired together.
 type app struct {
 	cfg      *config
 	logger   *slog.Logger
-	store    store
+	store    database
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	tokens   *token.Service
@@ -144,11 +144,10 @@ func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
 		a.close()
 		return nil, err
 	}
-	a.accounts = account.New(st, hasher, tokens, account.Options{
+	a.accounts = account.New(cache.Wrap(st, c), hasher, tokens, account.Options{
 		ServiceKeys:     cfg.ServiceKeys,
 		Logger:          a.logger,
 		OnSecurityEvent: a.metrics.SecurityEvent,
-		Cache:           c,
 		Limits:          limits,
 		OnRateLimited:   a.metrics.RateLimited,
 	})
@@ -214,7 +213,7 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 }
 
 // purgeExpiredRefreshTokens removes expired refresh families hourly.
-func purgeExpiredRefreshTokens(ctx context.Context, st account.Store, logger *slog.Logger) {
+func purgeExpiredRefreshTokens(ctx context.Context, st database, logger *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

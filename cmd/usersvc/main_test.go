@@ -309,7 +309,7 @@ func TestServeInProcess(t *testing.T) {
 		`usersvc_refresh_reuse_total 1`,
 		`usersvc_security_events_total{event="login_failed"} 5`,
 		`usersvc_cache_misses_total{kind="user"} 1`,
-		`usersvc_cache_hits_total{kind="user"} 1`,
+		`usersvc_cache_hits_total{kind="user"} 2`, // a read, and the refresh's check of the user
 		`usersvc_rate_limit_rejections_total{limit="login_email"} 1`,
 		`usersvc_db_pool_open_connections `,
 		`usersvc_build_info{`,

@@ -50,12 +50,12 @@ func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
 
 // cacheAndLimits builds the cache, the rate limits and the Redis health
 // check: shared through Redis when it is configured, in process otherwise.
-func (a *app) cacheAndLimits() (account.Cache, account.Limits, func(context.Context) string, error) {
+func (a *app) cacheAndLimits() (cache.Cache, account.Limits, func(context.Context) string, error) {
 	hooks := cache.Options{OnHit: a.metrics.CacheHit, OnMiss: a.metrics.CacheMiss}
 	var (
 		shared  redis.UniversalClient
 		limOpts = ratelimit.Options{Logger: a.logger, Timeout: a.cfg.RedisTimeout}
-		c       account.Cache
+		c       cache.Cache
 		status  func(context.Context) string
 	)
 	if a.cfg.RedisURL == "" {

@@ -40,7 +40,7 @@ func (s *Service) ListUsers(ctx context.Context, p Principal, page, limit int) (
 	if err := fe.Err(); err != nil {
 		return nil, err
 	}
-	users, total, err := s.store.ListUsers(ctx, limit, (page-1)*limit)
+	users, total, err := s.users.ListUsers(ctx, limit, (page-1)*limit)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (s *Service) BatchUsers(ctx context.Context, p Principal, ids []string) ([]
 	if err := fe.Err(); err != nil {
 		return nil, nil, err
 	}
-	users, err := s.store.UsersByIDs(ctx, want)
+	users, err := s.users.UsersByIDs(ctx, want)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -90,7 +90,7 @@ func (s *Service) BatchUsers(ctx context.Context, p Principal, ids []string) ([]
 	for i, u := range users {
 		found[i] = u.ID
 	}
-	devices, err := s.store.DevicesOfUsers(ctx, found)
+	devices, err := s.devices.DevicesOfUsers(ctx, found)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,18 +116,10 @@ func (s *Service) Devices(ctx context.Context, p Principal, userID string) ([]us
 	if err := s.authorize(ctx, p, userID, Read); err != nil {
 		return nil, err
 	}
-	if d, ok := s.cache.Devices(ctx, userID); ok {
-		return d, nil
-	}
 	if _, err := s.userOf(ctx, p, userID); err != nil {
 		return nil, err
 	}
-	d, err := s.store.Devices(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	s.cache.StoreDevices(ctx, userID, d)
-	return d, nil
+	return s.devices.Devices(ctx, userID)
 }
 
 // DeleteDevice removes one device record of the user.
@@ -138,14 +130,12 @@ func (s *Service) DeleteDevice(ctx context.Context, p Principal, userID, deviceI
 	if _, err := s.userOf(ctx, p, userID); err != nil {
 		return err
 	}
-	if err := s.store.DeleteDevice(ctx, userID, deviceID, s.clock()); err != nil {
+	if err := s.devices.DeleteDevice(ctx, userID, deviceID, s.clock()); err != nil {
 		if isNotFound(err) {
 			return &usersvc.Error{Code: usersvc.ENotFound, Message: "Device not found", Err: err}
 		}
 		return err
 	}
-	s.forgetUser(ctx, userID)
-	s.cache.ForgetDevices(ctx, userID)
 	return nil
 }
 
@@ -174,11 +164,9 @@ func (s *Service) InvalidatePushTokens(ctx context.Context, p Principal, tokens 
 	if err := fe.Err(); err != nil {
 		return 0, err
 	}
-	affected, n, err := s.store.InvalidatePushTokens(ctx, clean, s.clock())
+	_, n, err := s.devices.InvalidatePushTokens(ctx, clean, s.clock())
 	if err != nil {
 		return 0, err
 	}
-	s.forgetUser(ctx, affected...)
-	s.cache.ForgetDevices(ctx, affected...)
 	return n, nil
 }

@@ -33,11 +33,10 @@ func (s *Service) UpdateName(ctx context.Context, p Principal, userID, name stri
 	if err := fe.Err(); err != nil {
 		return nil, err
 	}
-	u, err := s.store.UpdateName(ctx, userID, name, s.clock())
+	u, err := s.users.UpdateName(ctx, userID, name, s.clock())
 	if err != nil {
 		return nil, notFound(err)
 	}
-	s.forgetUser(ctx, userID)
 	return u, nil
 }
 
@@ -97,7 +96,7 @@ func (s *Service) changePassword(ctx context.Context, userID string, pc Password
 		if err != nil || claims.UserID != userID {
 			fe.Add("refresh", MsgNotASession)
 		} else {
-			st, err := s.store.RefreshTokenState(ctx, claims.JTI)
+			st, err := s.sessions.RefreshTokenState(ctx, claims.JTI)
 			switch {
 			case isNotFound(err):
 				fe.Add("refresh", MsgNotASession)
@@ -114,18 +113,18 @@ func (s *Service) changePassword(ctx context.Context, userID string, pc Password
 		return 0, err
 	}
 
-	u, err := s.store.UserByID(ctx, userID)
+	u, err := s.user(ctx, userID)
 	if err != nil {
-		return 0, notFound(err)
+		return 0, err
 	}
 	if err := s.loginBlocked(ctx, u.Email); err != nil {
 		return 0, err
 	}
-	_, hash, err := s.store.UserByEmail(ctx, u.Email)
+	_, cred, err := s.users.UserByEmail(ctx, u.Email)
 	if err != nil {
 		return 0, notFound(err)
 	}
-	ok, _, err := s.hasher.Verify(ctx, string(pc.Current), hash)
+	ok, _, err := s.hasher.Verify(ctx, string(pc.Current), cred.Hash)
 	if err != nil {
 		return 0, err
 	}
@@ -140,13 +139,9 @@ func (s *Service) changePassword(ctx context.Context, userID string, pc Password
 	if err != nil {
 		return 0, err
 	}
-	if err := s.store.SetPasswordHash(ctx, userID, fresh, now); err != nil {
-		return 0, notFound(err)
-	}
-	s.forgetUser(ctx, userID)
-	n, err := s.store.RevokeUserRefreshFamilies(ctx, userID, keepFamily, now)
+	n, err := s.users.ChangePassword(ctx, userID, fresh, keepFamily, now)
 	if err != nil {
-		return 0, err
+		return 0, notFound(err)
 	}
 	s.logger.InfoContext(ctx, "password changed", slog.String("user_id", userID), slog.Int("sessions_ended", n))
 	return n, nil
@@ -165,15 +160,9 @@ func (s *Service) SetActive(ctx context.Context, p Principal, userID string, act
 		return nil, usersvc.Errorf(usersvc.EConflict, MsgCannotDisableSelf)
 	}
 	now := s.clock()
-	u, err := s.store.SetActive(ctx, userID, active, now)
+	u, err := s.users.SetActive(ctx, userID, active, now)
 	if err != nil {
 		return nil, notFound(err)
-	}
-	s.forgetUser(ctx, userID)
-	if !active {
-		if _, err := s.store.RevokeUserRefreshFamilies(ctx, userID, "", now); err != nil {
-			return nil, err
-		}
 	}
 	s.logger.InfoContext(ctx, "account status changed", slog.String("user_id", userID), slog.Bool("is_active", active), slog.String("by_user_id", p.UserID))
 	return u, nil
@@ -186,11 +175,9 @@ func (s *Service) DeleteUser(ctx context.Context, p Principal, userID string) er
 	if err := s.authorize(ctx, p, userID, Write); err != nil {
 		return err
 	}
-	if err := s.store.DeleteUser(ctx, userID); err != nil {
+	if err := s.users.DeleteUser(ctx, userID); err != nil {
 		return notFound(err)
 	}
-	s.forgetUser(ctx, userID)
-	s.cache.ForgetDevices(ctx, userID)
 	s.logger.InfoContext(ctx, "account deleted", slog.String("user_id", userID), slog.String("by_user_id", p.UserID))
 	return nil
 }

@@ -2,17 +2,29 @@ package account
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/usersvc/usersvc"
 )
 
-// Store keeps users, their devices and the server-side state of refresh
-// tokens. Implementations hold no business rules: they store, look up and
-// enforce the uniqueness constraints of the schema. Errors are *usersvc.Error
-// with ENotFound (no such row), EConflict (a uniqueness rule) or EUnavailable
-// (the database cannot be reached); anything else is internal.
+// Store is everything the use cases keep: users, their devices and their
+// sessions. New takes one value that has all three ports; each use case
+// uses one port.
 type Store interface {
+	Users
+	Devices
+	Sessions
+}
+
+// Users keeps users. Implementations hold no business rules: they store,
+// look up and enforce the uniqueness constraints of the schema. Errors are
+// *usersvc.Error with ENotFound (no such row), EConflict (a uniqueness
+// rule), EInvalid (text a database cannot hold: NUL or invalid UTF-8) or
+// EUnavailable (the database cannot be reached); anything else is
+// internal. Every method that changes several rows does so in one
+// transaction: all of it happens, or none.
+type Users interface {
 	// CreateUser inserts u with its password hash. When u.PushToken is set
 	// it also registers that token as a device record of u (with no device
 	// id, type "other"), moving it from any user who held it. A taken email
@@ -23,12 +35,35 @@ type Store interface {
 	// UserByID returns the user or ENotFound.
 	UserByID(ctx context.Context, id string) (*usersvc.User, error)
 	// UserByEmail returns the user whose canonical email is email, with its
-	// password hash, or ENotFound.
-	UserByEmail(ctx context.Context, email string) (*usersvc.User, string, error)
-	// SetPasswordHash replaces the user's password hash.
+	// credential, or ENotFound.
+	UserByEmail(ctx context.Context, email string) (*usersvc.User, Credential, error)
+	// SetPasswordHash replaces the user's hash by another of the same
+	// password (a rehash); the credential version and sessions stay.
 	SetPasswordHash(ctx context.Context, userID, hash string, now time.Time) error
+	// ChangePassword replaces the user's password hash, moves the
+	// credential version on and revokes every refresh family of the user
+	// but keepFamily (which may be empty); it returns how many it revoked.
+	ChangePassword(ctx context.Context, userID, hash, keepFamily string, now time.Time) (int, error)
 	// UpdatePreferences applies patch atomically and returns the result, or ENotFound.
 	UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch, now time.Time) (usersvc.Preferences, error)
+	// UpdateName changes the user's name, or ENotFound.
+	UpdateName(ctx context.Context, userID, name string, now time.Time) (*usersvc.User, error)
+	// SetActive enables or disables the user, or ENotFound. Disabling also
+	// moves the credential version on and revokes every refresh family of
+	// the user.
+	SetActive(ctx context.Context, userID string, active bool, now time.Time) (*usersvc.User, error)
+	// DeleteUser removes the user with its devices and refresh tokens, or ENotFound.
+	DeleteUser(ctx context.Context, userID string) error
+	// ListUsers returns one page of users, newest first (created_at, then id,
+	// descending), and the total number of users.
+	ListUsers(ctx context.Context, limit, offset int) ([]usersvc.User, int, error)
+	// UsersByIDs returns the users among ids that exist, in no set order,
+	// with a constant number of queries whatever the number of ids.
+	UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, error)
+}
+
+// Devices keeps the push-token records of users, under the rules of Users.
+type Devices interface {
 	// RegisterPushToken records d (d.Token set, d.DeviceID optional) for
 	// d.UserID and makes d.Token the user's current token. The record is the
 	// one of d.DeviceID, else the one holding d.Token; the token is removed
@@ -45,33 +80,6 @@ type Store interface {
 	ClearPushToken(ctx context.Context, userID string, deviceID *string, now time.Time) error
 	// Devices returns the user's device records, most recently seen first.
 	Devices(ctx context.Context, userID string) ([]usersvc.Device, error)
-
-	// CreateRefreshFamily starts a family (one login) with its first token.
-	CreateRefreshFamily(ctx context.Context, f RefreshFamily, first RefreshToken) error
-	// SpendRefreshToken marks the token spent at now, atomically: of many
-	// concurrent calls for one jti, exactly one sees AlreadySpent false.
-	// ENotFound when the jti is unknown.
-	SpendRefreshToken(ctx context.Context, jti string, now time.Time) (RefreshState, error)
-	// AddRefreshToken records a successor in an existing family.
-	AddRefreshToken(ctx context.Context, t RefreshToken) error
-	// RevokeRefreshFamily marks the family revoked (idempotent).
-	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
-	// RefreshTokenState returns what is known of a token without changing it, or ENotFound.
-	RefreshTokenState(ctx context.Context, jti string) (RefreshState, error)
-	// DeleteExpiredRefreshTokens removes families (and their tokens) that
-	// expired before t, and returns how many families went.
-	DeleteExpiredRefreshTokens(ctx context.Context, t time.Time) (int, error)
-
-	// RevokeUserRefreshFamilies revokes every family of the user except
-	// exceptFamilyID (which may be empty), and returns how many it revoked.
-	RevokeUserRefreshFamilies(ctx context.Context, userID, exceptFamilyID string, now time.Time) (int, error)
-
-	// ListUsers returns one page of users, newest first (created_at, then id,
-	// descending), and the total number of users.
-	ListUsers(ctx context.Context, limit, offset int) ([]usersvc.User, int, error)
-	// UsersByIDs returns the users among ids that exist, in no set order,
-	// with a constant number of queries whatever the number of ids.
-	UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, error)
 	// DevicesOfUsers returns the device records of each of ids (most recently
 	// seen first), with a constant number of queries.
 	DevicesOfUsers(ctx context.Context, ids []string) (map[string][]usersvc.Device, error)
@@ -84,25 +92,40 @@ type Store interface {
 	// the ids of the users who lost a record or a current token (each once,
 	// in no set order) and the number of records removed.
 	InvalidatePushTokens(ctx context.Context, tokens []string, now time.Time) (affected []string, removed int, err error)
-
-	// UpdateName changes the user's name, or ENotFound.
-	UpdateName(ctx context.Context, userID, name string, now time.Time) (*usersvc.User, error)
-	// SetActive enables or disables the user, or ENotFound.
-	SetActive(ctx context.Context, userID string, active bool, now time.Time) (*usersvc.User, error)
-	// DeleteUser removes the user with its devices and refresh tokens, or ENotFound.
-	DeleteUser(ctx context.Context, userID string) error
-
-	// ImportUser inserts u (keeping u.ID, timestamps and flags) with its
-	// password hash and devices when no user has u.ID; it changes nothing
-	// and returns false when that id already exists. A taken email under
-	// another id is EConflict.
-	ImportUser(ctx context.Context, u *usersvc.User, passwordHash string, devices []usersvc.Device) (bool, error)
-
-	// Ping checks that the database answers.
-	Ping(ctx context.Context) error
-	// Close releases the store's connections.
-	Close() error
 }
+
+// Sessions keeps the server-side state of refresh tokens.
+type Sessions interface {
+	// CreateRefreshFamily starts a family (one login) with its first token,
+	// only while the user is active and its credential version is still
+	// credVersion; else ErrCredentialChanged (also when the user is gone).
+	CreateRefreshFamily(ctx context.Context, f RefreshFamily, first RefreshToken, credVersion int64) error
+	// SpendRefreshToken marks the token spent at now, atomically: of many
+	// concurrent calls for one jti, exactly one sees AlreadySpent false.
+	// ENotFound when the jti is unknown.
+	SpendRefreshToken(ctx context.Context, jti string, now time.Time) (RefreshState, error)
+	// AddRefreshToken records a successor in an existing family.
+	AddRefreshToken(ctx context.Context, t RefreshToken) error
+	// RevokeRefreshFamily marks the family revoked (idempotent).
+	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+	// RefreshTokenState returns what is known of a token without changing it, or ENotFound.
+	RefreshTokenState(ctx context.Context, jti string) (RefreshState, error)
+}
+
+// Credential is what a login checks a password against.
+type Credential struct {
+	// Hash is the encoded password hash.
+	Hash string
+	// Version moves on with every change that ends the user's sessions (a
+	// new password, a disable); a session is recorded only under the
+	// version its login read.
+	Version int64
+}
+
+// ErrCredentialChanged is the store's answer to a session whose login read
+// a credential that has changed since (a new password, a disable, a
+// delete).
+var ErrCredentialChanged = errors.New("account: the credential changed during the login")
 
 // RefreshFamily is every refresh token descended from one login.
 type RefreshFamily struct {

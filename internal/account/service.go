@@ -10,9 +10,9 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/usersvc/usersvc"
 )
@@ -30,26 +30,24 @@ const (
 
 // Service runs the use cases. Build it with New.
 type Service struct {
-	store     Store
+	users     Users
+	devices   Devices
+	sessions  Sessions
 	hasher    Hasher
 	tokens    Tokens
 	keys      ServiceKeys
-	cache     Cache
 	logger    *slog.Logger
 	now       func() time.Time
 	newID     func() string
 	security  func(ctx context.Context, event string, attrs ...slog.Attr)
 	limits    Limits
 	onLimited func(rule string)
-	loads     singleflight.Group
 }
 
 // Options are the optional parts of a Service.
 type Options struct {
 	// ServiceKeys are the keys other services present.
 	ServiceKeys ServiceKeys
-	// Cache fronts the store's reads; nil means no cache.
-	Cache Cache
 	// Logger receives warnings and security events; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -74,22 +72,21 @@ const (
 	EventRateLimited   = "rate_limited"
 )
 
-// New returns a Service over its dependencies.
+// New returns a Service over its dependencies. A cache, when there is one,
+// wraps store (see internal/cache): the use cases do not know of it.
 func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 	s := &Service{
-		store:     store,
+		users:     store,
+		devices:   store,
+		sessions:  store,
 		hasher:    hasher,
 		tokens:    tokens,
 		keys:      opts.ServiceKeys,
-		cache:     opts.Cache,
 		logger:    opts.Logger,
 		now:       opts.Now,
 		newID:     opts.NewID,
 		limits:    opts.Limits,
 		onLimited: opts.OnRateLimited,
-	}
-	if s.cache == nil {
-		s.cache = noCache{}
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -147,15 +144,12 @@ func (s *Service) create(ctx context.Context, reg usersvc.Registration, admin bo
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
-	displaced, err := s.store.CreateUser(ctx, u, hash)
-	if err != nil {
+	if _, err := s.users.CreateUser(ctx, u, hash); err != nil {
 		if usersvc.ErrorCode(err) == usersvc.EConflict {
 			return nil, &usersvc.Error{Code: usersvc.EConflict, Message: MsgEmailTaken, Err: err}
 		}
 		return nil, err
 	}
-	s.forgetUser(ctx, displaced...)
-	s.cache.ForgetDevices(ctx, displaced...)
 	return u, nil
 }
 
@@ -166,13 +160,22 @@ type Session struct {
 	User    *usersvc.User
 }
 
-// Login checks credentials and starts a refresh family.
+// Login checks credentials and starts a refresh family. A password longer
+// than any account can have is EInvalid before anything is hashed. A login
+// whose user changed its password, was disabled or was deleted while the
+// password was being checked gets no session: it answers as a wrong
+// password would.
 func (s *Service) Login(ctx context.Context, c usersvc.Credentials) (*Session, error) {
+	if utf8.RuneCountInString(string(c.Password)) > usersvc.MaxPasswordLength {
+		fe := usersvc.FieldErrors{}
+		fe.Add("password", usersvc.MsgPasswordLong)
+		return nil, fe.Err()
+	}
 	email := usersvc.CanonicalEmail(c.Email)
 	if err := s.loginBlocked(ctx, email); err != nil {
 		return nil, err
 	}
-	u, hash, err := s.store.UserByEmail(ctx, email)
+	u, cred, err := s.users.UserByEmail(ctx, email)
 	if usersvc.ErrorCode(err) == usersvc.ENotFound {
 		s.hasher.Burn(ctx, string(c.Password))
 		s.loginFailed(ctx, email)
@@ -182,7 +185,7 @@ func (s *Service) Login(ctx context.Context, c usersvc.Credentials) (*Session, e
 	if err != nil {
 		return nil, err
 	}
-	ok, rehash, err := s.hasher.Verify(ctx, string(c.Password), hash)
+	ok, rehash, err := s.hasher.Verify(ctx, string(c.Password), cred.Hash)
 	if err != nil {
 		return nil, err
 	}
@@ -199,14 +202,18 @@ func (s *Service) Login(ctx context.Context, c usersvc.Credentials) (*Session, e
 	now := s.clock()
 	if rehash {
 		if fresh, err := s.hasher.Hash(ctx, string(c.Password)); err == nil {
-			if err := s.store.SetPasswordHash(ctx, u.ID, fresh, now); err != nil {
+			if err := s.users.SetPasswordHash(ctx, u.ID, fresh, now); err != nil {
 				s.logger.WarnContext(ctx, "password rehash not saved", slog.String("user_id", u.ID), slog.Any("error", err))
 			}
 		}
 	}
 	fam := RefreshFamily{ID: uuid.NewString(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.tokens.RefreshLifetime())}
 	first := RefreshToken{JTI: uuid.NewString(), FamilyID: fam.ID, UserID: u.ID, IssuedAt: now, ExpiresAt: fam.ExpiresAt}
-	if err := s.store.CreateRefreshFamily(ctx, fam, first); err != nil {
+	if err := s.sessions.CreateRefreshFamily(ctx, fam, first, cred.Version); err != nil {
+		if errors.Is(err, ErrCredentialChanged) {
+			s.security(ctx, EventLoginFailed, slog.String("reason", "credential_changed"), slog.String("user_id", u.ID))
+			return nil, usersvc.Errorf(usersvc.EUnauthorized, MsgInvalidCredentials)
+		}
 		return nil, err
 	}
 	return s.session(u, first, now)
@@ -237,7 +244,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Session, error) {
 	if err != nil {
 		return nil, invalidToken(err)
 	}
-	st, err := s.store.SpendRefreshToken(ctx, claims.JTI, now)
+	st, err := s.sessions.SpendRefreshToken(ctx, claims.JTI, now)
 	if usersvc.ErrorCode(err) == usersvc.ENotFound {
 		return nil, invalidToken(err)
 	}
@@ -248,13 +255,13 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Session, error) {
 		return nil, invalidToken(nil)
 	}
 	if st.AlreadySpent {
-		if err := s.store.RevokeRefreshFamily(ctx, st.Token.FamilyID, now); err != nil {
+		if err := s.sessions.RevokeRefreshFamily(ctx, st.Token.FamilyID, now); err != nil {
 			return nil, err
 		}
 		s.security(ctx, EventRefreshReuse, slog.String("user_id", st.Token.UserID), slog.String("family_id", st.Token.FamilyID))
 		return nil, usersvc.Errorf(usersvc.EUnauthorized, MsgTokenReused)
 	}
-	u, err := s.store.UserByID(ctx, st.Token.UserID)
+	u, err := s.user(ctx, st.Token.UserID)
 	if usersvc.ErrorCode(err) == usersvc.ENotFound {
 		return nil, invalidToken(err)
 	}
@@ -269,7 +276,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Session, error) {
 		exp = st.FamilyExpiresAt
 	}
 	child := RefreshToken{JTI: uuid.NewString(), FamilyID: st.Token.FamilyID, UserID: u.ID, ParentJTI: st.Token.JTI, IssuedAt: now, ExpiresAt: exp}
-	if err := s.store.AddRefreshToken(ctx, child); err != nil {
+	if err := s.sessions.AddRefreshToken(ctx, child); err != nil {
 		return nil, err
 	}
 	return s.session(u, child, now)
@@ -283,7 +290,7 @@ func (s *Service) Logout(ctx context.Context, raw string) error {
 	if err != nil {
 		return invalidToken(err)
 	}
-	st, err := s.store.RefreshTokenState(ctx, claims.JTI)
+	st, err := s.sessions.RefreshTokenState(ctx, claims.JTI)
 	if usersvc.ErrorCode(err) == usersvc.ENotFound {
 		return invalidToken(err)
 	}
@@ -293,7 +300,7 @@ func (s *Service) Logout(ctx context.Context, raw string) error {
 	if st.Token.UserID != claims.UserID {
 		return invalidToken(nil)
 	}
-	return s.store.RevokeRefreshFamily(ctx, st.Token.FamilyID, now)
+	return s.sessions.RevokeRefreshFamily(ctx, st.Token.FamilyID, now)
 }
 
 // isNotFound reports whether err is ENotFound.

@@ -2,57 +2,17 @@ package account
 
 import (
 	"context"
-	"time"
 
 	"github.com/usersvc/usersvc"
 )
 
-// loadTimeout bounds a store read shared by concurrent misses.
-const loadTimeout = 5 * time.Second
-
-// user loads a user through the cache; concurrent misses for one id make
-// one store read.
+// user returns the user with id, or ENotFound with the contract's message.
 func (s *Service) user(ctx context.Context, id string) (*usersvc.User, error) {
-	if u, ok := s.cache.User(ctx, id); ok {
-		return u, nil
+	u, err := s.users.UserByID(ctx, id)
+	if err != nil {
+		return nil, notFound(err)
 	}
-	ch := s.loads.DoChan(id, func() (any, error) {
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
-		defer cancel()
-		u, err := s.store.UserByID(lctx, id)
-		if err != nil {
-			return nil, err
-		}
-		s.cache.StoreUser(lctx, u)
-		return u, nil
-	})
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r := <-ch:
-		if isNotFound(r.Err) {
-			return nil, &usersvc.Error{Code: usersvc.ENotFound, Message: MsgUserNotFound, Err: r.Err}
-		}
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		u := *r.Val.(*usersvc.User) // each caller gets its own copy
-		if u.PushToken != nil {
-			t := *u.PushToken
-			u.PushToken = &t
-		}
-		return &u, nil
-	}
-}
-
-// forgetUser drops what is cached or being loaded for ids, so that a read
-// that starts after a write neither joins a load begun before it nor hits
-// the old value.
-func (s *Service) forgetUser(ctx context.Context, ids ...string) {
-	for _, id := range ids {
-		s.loads.Forget(id)
-	}
-	s.cache.ForgetUser(ctx, ids...)
+	return u, nil
 }
 
 func notFound(err error) error {
@@ -87,11 +47,10 @@ func (s *Service) UpdatePreferences(ctx context.Context, p Principal, userID str
 	if patch.Empty() {
 		return usersvc.Preferences{}, usersvc.Errorf(usersvc.EInvalid, "At least one of email, push is required")
 	}
-	prefs, err := s.store.UpdatePreferences(ctx, userID, patch, s.clock())
+	prefs, err := s.users.UpdatePreferences(ctx, userID, patch, s.clock())
 	if err != nil {
 		return usersvc.Preferences{}, notFound(err)
 	}
-	s.forgetUser(ctx, userID)
 	return prefs, nil
 }
 
@@ -106,19 +65,14 @@ func (s *Service) UpdatePushToken(ctx context.Context, p Principal, userID strin
 	}
 	now := s.clock()
 	if upd.Token == nil {
-		if err := s.store.ClearPushToken(ctx, userID, upd.DeviceID, now); err != nil {
+		if err := s.devices.ClearPushToken(ctx, userID, upd.DeviceID, now); err != nil {
 			return nil, notFound(err)
 		}
-		s.forgetUser(ctx, userID)
-		s.cache.ForgetDevices(ctx, userID)
 		return nil, nil
 	}
 	d := &usersvc.Device{UserID: userID, DeviceID: upd.DeviceID, Token: *upd.Token, DeviceType: upd.DeviceType}
-	displaced, err := s.store.RegisterPushToken(ctx, d, now)
-	if err != nil {
+	if _, err := s.devices.RegisterPushToken(ctx, d, now); err != nil {
 		return nil, notFound(err)
 	}
-	s.forgetUser(ctx, append(displaced, userID)...)
-	s.cache.ForgetDevices(ctx, append(displaced, userID)...)
 	return &d.Token, nil
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/cache"
 	"github.com/usersvc/usersvc/internal/redistest"
 )
@@ -14,9 +13,9 @@ import (
 // the Redis cache over a local redis-server (one round trip, an MGET of the
 // generation and the value).
 func BenchmarkUserHit(b *testing.B) {
-	caches := map[string]func(b *testing.B) account.Cache{
-		"memory": func(b *testing.B) account.Cache { return cache.NewMemory(10_000, cache.Options{}) },
-		"redis": func(b *testing.B) account.Cache {
+	caches := map[string]func(b *testing.B) cache.Cache{
+		"memory": func(b *testing.B) cache.Cache { return cache.NewMemory(10_000, cache.Options{}) },
+		"redis": func(b *testing.B) cache.Cache {
 			srv := redistest.Start(b)
 			c := cache.NewRedis(srv.Client(b), cache.RedisOptions{Timeout: time.Second})
 			b.Cleanup(func() { _ = c.Close() })

@@ -137,3 +137,12 @@ func cloneDevices(ds []usersvc.Device) []usersvc.Device {
 	}
 	return c
 }
+
+// bothKeys returns the user and devices keys of each of ids.
+func bothKeys(ids []string) []string {
+	keys := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		keys = append(keys, userKey(id), devicesKey(id))
+	}
+	return keys
+}

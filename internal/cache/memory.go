@@ -177,3 +177,11 @@ func (m *Memory) ForgetDevices(_ context.Context, userIDs ...string) {
 	}
 	m.forget(keys)
 }
+
+// Forget drops the users with ids and their devices.
+func (m *Memory) Forget(_ context.Context, ids ...string) { m.forget(bothKeys(ids)) }
+
+// Hold drops the users with ids and their devices before a write. In
+// process, that is all a hold needs: a crash takes the cache with it, and
+// the Forget after the write drops whatever was loaded meanwhile.
+func (m *Memory) Hold(ctx context.Context, ids ...string) { m.Forget(ctx, ids...) }

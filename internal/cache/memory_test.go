@@ -8,13 +8,12 @@ import (
 	"time"
 
 	"github.com/usersvc/usersvc"
-	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/cache"
 )
 
 var (
-	_ account.Cache = (*cache.Memory)(nil)
-	_ account.Cache = (*cache.Redis)(nil)
+	_ cache.Cache = (*cache.Memory)(nil)
+	_ cache.Cache = (*cache.Redis)(nil)
 )
 
 type clock struct {
@@ -54,7 +53,7 @@ func testDevices(userID string, n int) []usersvc.Device {
 
 // load is what the account use cases do on a read: the cache, then on a
 // miss the store and StoreUser.
-func load(ctx context.Context, c account.Cache, u *usersvc.User) (*usersvc.User, bool) {
+func load(ctx context.Context, c cache.Cache, u *usersvc.User) (*usersvc.User, bool) {
 	if got, ok := c.User(ctx, u.ID); ok {
 		return got, true
 	}

@@ -253,6 +253,22 @@ func (c *Redis) StoreUser(ctx context.Context, u *usersvc.User) {
 // ForgetUser drops the users with ids, on every replica.
 func (c *Redis) ForgetUser(ctx context.Context, ids ...string) { c.forget(ctx, KindUser, ids) }
 
+// Forget drops the users with ids and their devices, on every replica,
+// leaving a tombstone for twice LoadWindow.
+func (c *Redis) Forget(ctx context.Context, ids ...string) {
+	c.forgetKeys(ctx, bothKeys(ids), "t:", c.tombTTL)
+}
+
+// Hold drops the users with ids and their devices before a write, on every
+// replica, leaving a hold marker that refuses every store of them until
+// the Forget that follows the write replaces it, or until LoadWindow
+// passes. A process that dies between its commit and that Forget thus
+// leaves no old value behind: loads during the hold read the database and
+// store nothing, and loads after it read what was committed.
+func (c *Redis) Hold(ctx context.Context, ids ...string) {
+	c.forgetKeys(ctx, bothKeys(ids), "p:", c.opts.LoadWindow)
+}
+
 // Devices returns the cached devices of the user with userID.
 func (c *Redis) Devices(ctx context.Context, userID string) ([]usersvc.Device, bool) {
 	raw, ok := c.read(ctx, KindDevices, userID)
@@ -355,7 +371,9 @@ local function token(raw)
   return '?'
 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if token(redis.call('GET', KEYS[2])) ~= ARGV[2] then return 0 end
+local cur = redis.call('GET', KEYS[2])
+if cur and string.sub(cur, 1, 2) == 'p:' then return 0 end
+if token(cur) ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 return 1
 `)
@@ -404,15 +422,21 @@ for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) end
 return 1
 `)
 
-// forget replaces the keys by a tombstone. It does so even when the
-// caller's context is done: the write it follows has happened.
+// forget replaces the keys by a tombstone.
 func (c *Redis) forget(ctx context.Context, kind string, ids []string) {
-	if len(ids) == 0 {
-		return
-	}
 	okeys := make([]string, len(ids))
 	for i, id := range ids {
 		okeys[i] = kind + ":" + id
+	}
+	c.forgetKeys(ctx, okeys, "t:", c.tombTTL)
+}
+
+// forgetKeys replaces the keys (without prefix) by a marker that starts
+// with kind ("t:" a tombstone, "p:" a hold) and lives ttl. It does so even
+// when the caller's context is done: the write it goes with happens.
+func (c *Redis) forgetKeys(ctx context.Context, okeys []string, kind string, ttl time.Duration) {
+	if len(okeys) == 0 {
+		return
 	}
 	c.obs.poison(okeys...)
 	if !c.br.Allow() {
@@ -425,11 +449,11 @@ func (c *Redis) forget(ctx context.Context, kind string, ids []string) {
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
-	err := forgetScript.Run(cctx, c.rdb, keys, "t:"+randomHex(), c.tombTTL.Milliseconds()).Err()
+	err := forgetScript.Run(cctx, c.rdb, keys, kind+randomHex(), ttl.Milliseconds()).Err()
 	if err != nil {
 		c.failed(cctx, err)
 		c.markDirty() // also when Redis answered with an error
-		c.log.WarnContext(ctx, "cache invalidation not delivered; the cache generation will be changed", slog.String("kind", kind), slog.Any("error", err))
+		c.log.WarnContext(ctx, "cache invalidation not delivered; the cache generation will be changed", slog.String("key", okeys[0]), slog.Any("error", err))
 		return
 	}
 	c.br.Success()

@@ -166,11 +166,25 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), err
 }
 
+// Destination is the store the users are imported into.
+type Destination interface {
+	// ImportUser inserts u (keeping u.ID, timestamps and flags) with its
+	// password hash and devices (as account.PrepareImport made them), in
+	// one transaction, when no user has u.ID; it changes nothing and
+	// returns false when that id already exists. The tokens u brings move
+	// to it from any other user. A taken email under another id is
+	// EConflict.
+	ImportUser(ctx context.Context, u *usersvc.User, passwordHash string, devices []usersvc.Device) (bool, error)
+	// UserByID and UserByEmail answer the dry run and explain conflicts.
+	UserByID(ctx context.Context, id string) (*usersvc.User, error)
+	UserByEmail(ctx context.Context, email string) (*usersvc.User, account.Credential, error)
+}
+
 // Run reads the Django users of src and imports them into dst. It returns
 // an error only when src cannot be read, when dst is unavailable, or when
 // ctx ends; the report then holds what was done until then. Everything
 // else is a Problem in the report.
-func Run(ctx context.Context, src Source, dst account.Store, opts Options) (*Report, error) {
+func Run(ctx context.Context, src Source, dst Destination, opts Options) (*Report, error) {
 	now := time.Now
 	if opts.Now != nil {
 		now = opts.Now
@@ -189,7 +203,7 @@ func Run(ctx context.Context, src Source, dst account.Store, opts Options) (*Rep
 		var inserted bool
 		if opts.DryRun {
 			inserted, err = wouldImport(ctx, dst, p)
-		} else {
+		} else if p.devices, err = account.PrepareImport(&p.user, p.devices); err == nil {
 			inserted, err = dst.ImportUser(ctx, &p.user, p.hash, p.devices)
 		}
 		switch code := usersvc.ErrorCode(err); {
@@ -215,7 +229,7 @@ func Run(ctx context.Context, src Source, dst account.Store, opts Options) (*Rep
 }
 
 // wouldImport answers, without writing, what ImportUser would.
-func wouldImport(ctx context.Context, dst account.Store, p *plan) (bool, error) {
+func wouldImport(ctx context.Context, dst Destination, p *plan) (bool, error) {
 	_, err := dst.UserByID(ctx, p.user.ID)
 	if err == nil {
 		return false, nil
@@ -234,7 +248,7 @@ func wouldImport(ctx context.Context, dst account.Store, p *plan) (bool, error) 
 }
 
 // conflictReason explains an EConflict from ImportUser.
-func conflictReason(ctx context.Context, dst account.Store, p *plan, err error) string {
+func conflictReason(ctx context.Context, dst Destination, p *plan, err error) string {
 	if other, _, lerr := dst.UserByEmail(ctx, p.user.Email); lerr == nil && other.ID != p.user.ID {
 		return fmt.Sprintf("not imported: the store already has account %s with the email %s", other.ID, p.user.Email)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/usersvc/usersvc/internal/djangoimport"
 	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/pgtest"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 	"github.com/usersvc/usersvc/internal/token"
 )
 
@@ -35,7 +36,7 @@ const (
 // and imports again.
 func TestImportFixture(t *testing.T) {
 	src := djangoDB(t)
-	forEachTarget(t, func(t *testing.T, st account.Store) {
+	forEachTarget(t, func(t *testing.T, st *sqlstore.Store) {
 		r := run(t, src, st, djangoimport.Options{})
 		wantCounts(t, r, counts{Seen: 8, Imported: 8, Devices: 2})
 
@@ -62,7 +63,7 @@ func TestImportFixture(t *testing.T) {
 
 // matchSource checks every user and active device of the Django database
 // against the store.
-func matchSource(t *testing.T, src *pgx.Conn, st account.Store) {
+func matchSource(t *testing.T, src *pgx.Conn, st *sqlstore.Store) {
 	t.Helper()
 	ctx := t.Context()
 	rows, err := src.Query(ctx, `SELECT id::text, email, name, password, push_token, preferences::text,
@@ -82,7 +83,8 @@ func matchSource(t *testing.T, src *pgx.Conn, st account.Store) {
 		t.Fatal(err)
 	}
 	for _, want := range users {
-		got, hash, err := st.UserByEmail(ctx, usersvc.CanonicalEmail(want.Email))
+		got, cred, err := st.UserByEmail(ctx, usersvc.CanonicalEmail(want.Email))
+		hash := cred.Hash
 		if err != nil {
 			t.Errorf("user %s: %v", want.Email, err)
 			continue
@@ -169,7 +171,7 @@ func deref(s *string) string {
 }
 
 // matchReadme checks what the README of the dump says of its users.
-func matchReadme(t *testing.T, st account.Store) {
+func matchReadme(t *testing.T, st *sqlstore.Store) {
 	t.Helper()
 	ctx := t.Context()
 	user := func(id string) *usersvc.User {
@@ -219,7 +221,7 @@ func matchReadme(t *testing.T, st account.Store) {
 }
 
 // loginAll logs in as every user of the README of the dump.
-func loginAll(t *testing.T, st account.Store) {
+func loginAll(t *testing.T, st *sqlstore.Store) {
 	t.Helper()
 	hasher, err := password.New()
 	if err != nil {
@@ -237,7 +239,8 @@ func loginAll(t *testing.T, st account.Store) {
 
 	hashOf := func(t *testing.T, email string) string {
 		t.Helper()
-		_, hash, err := st.UserByEmail(t.Context(), usersvc.CanonicalEmail(email))
+		_, cred, err := st.UserByEmail(t.Context(), usersvc.CanonicalEmail(email))
+		hash := cred.Hash
 		if err != nil {
 			t.Fatalf("UserByEmail(%s): %v", email, err)
 		}
@@ -341,7 +344,7 @@ func TestCaseCollapse(t *testing.T) {
 	addUser(t, src, srcUser{ID: graceDup, Email: "GRACE.HOPPER@example.com", Active: false,
 		LastLogin: date("2026-12-01T00:00:00Z"), CreatedAt: date("2018-01-01T00:00:00Z"), UpdatedAt: date("2018-01-01T00:00:00Z")})
 
-	forEachTarget(t, func(t *testing.T, st account.Store) {
+	forEachTarget(t, func(t *testing.T, st *sqlstore.Store) {
 		r := run(t, src, st, djangoimport.Options{})
 		wantCounts(t, r, counts{Seen: 13, Imported: 10, Collapsed: 3, Devices: 2, Problems: 3})
 		for loser, winner := range map[string]string{oldID: activeID, laterID: firstID, graceDup: graceID} {
@@ -376,7 +379,8 @@ func TestCaseCollapse(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, hash, err := st.UserByEmail(t.Context(), "case.person@example.com")
+		_, cred, err := st.UserByEmail(t.Context(), "case.person@example.com")
+		hash := cred.Hash
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +434,7 @@ func TestBadRows(t *testing.T) {
 	addUser(t, src, srcUser{ID: md5ID, Email: "md5@example.com", Active: true, Password: "md5$salt$0123456789abcdef", CreatedAt: t0, UpdatedAt: t0})
 	addUser(t, src, srcUser{ID: webID, Email: "web@example.com", Active: true, PushToken: ptr(" web-only-token "), CreatedAt: t0, UpdatedAt: date("2024-03-01T00:00:00Z")})
 
-	forEachTarget(t, func(t *testing.T, st account.Store) {
+	forEachTarget(t, func(t *testing.T, st *sqlstore.Store) {
 		ctx := t.Context()
 		// Someone registered with linus's email before the import.
 		now := time.Now().UTC().Truncate(time.Microsecond)

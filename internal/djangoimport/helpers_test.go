@@ -18,18 +18,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/usersvc/usersvc"
-	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/djangoimport"
 	"github.com/usersvc/usersvc/internal/pgtest"
 	"github.com/usersvc/usersvc/internal/postgres"
 	"github.com/usersvc/usersvc/internal/sqlite"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
 var (
-	_ djangoimport.Source = (*pgx.Conn)(nil)
-	_ djangoimport.Source = (*pgxpool.Pool)(nil)
-	_ account.Store       = (*sqlite.Store)(nil)
-	_ account.Store       = (*postgres.Store)(nil)
+	_ djangoimport.Source      = (*pgx.Conn)(nil)
+	_ djangoimport.Source      = (*pgxpool.Pool)(nil)
+	_ djangoimport.Destination = (*sqlstore.Store)(nil)
 )
 
 // repoRoot walks up from the package directory to the directory of go.mod.
@@ -88,11 +87,11 @@ func djangoDB(t *testing.T) *pgx.Conn {
 // target is a kind of store to import into.
 type target struct {
 	name string
-	open func(t *testing.T) account.Store
+	open func(t *testing.T) *sqlstore.Store
 }
 
 var targets = []target{
-	{"sqlite", func(t *testing.T) account.Store {
+	{"sqlite", func(t *testing.T) *sqlstore.Store {
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "usersvc.db"))
 		if err != nil {
 			t.Fatalf("sqlite.Open: %v", err)
@@ -103,7 +102,7 @@ var targets = []target{
 		}
 		return s
 	}},
-	{"postgres", func(t *testing.T) account.Store {
+	{"postgres", func(t *testing.T) *sqlstore.Store {
 		s, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
 		if err != nil {
 			t.Fatalf("postgres.Open: %v", err)
@@ -117,13 +116,13 @@ var targets = []target{
 }
 
 // forEachTarget runs f on a fresh store of each kind.
-func forEachTarget(t *testing.T, f func(t *testing.T, st account.Store)) {
+func forEachTarget(t *testing.T, f func(t *testing.T, st *sqlstore.Store)) {
 	for _, tg := range targets {
 		t.Run(tg.name, func(t *testing.T) { f(t, tg.open(t)) })
 	}
 }
 
-func run(t *testing.T, src djangoimport.Source, st account.Store, opts djangoimport.Options) *djangoimport.Report {
+func run(t *testing.T, src djangoimport.Source, st *sqlstore.Store, opts djangoimport.Options) *djangoimport.Report {
 	t.Helper()
 	r, err := djangoimport.Run(t.Context(), src, st, opts)
 	if err != nil {
@@ -168,7 +167,7 @@ type state struct {
 	Devices map[string][]usersvc.Device
 }
 
-func snapshot(t *testing.T, st account.Store) state {
+func snapshot(t *testing.T, st *sqlstore.Store) state {
 	t.Helper()
 	ctx := t.Context()
 	users, total, err := st.ListUsers(ctx, 1000, 0)
@@ -179,7 +178,8 @@ func snapshot(t *testing.T, st account.Store) state {
 	ids := make([]string, len(users))
 	for i, u := range users {
 		ids[i] = u.ID
-		_, hash, err := st.UserByEmail(ctx, u.Email)
+		_, cred, err := st.UserByEmail(ctx, u.Email)
+		hash := cred.Hash
 		if err != nil {
 			t.Fatalf("UserByEmail(%s): %v", u.Email, err)
 		}

@@ -111,7 +111,7 @@ func batchPtr(s string) *string { return &s }
 
 // accounts returns the use cases on the counted store, with cache c (none
 // when nil).
-func (e *batchEnv) accounts(c account.Cache) *account.Service {
+func (e *batchEnv) accounts(c cache.Cache) *account.Service {
 	e.tb.Helper()
 	hasher, err := password.New(password.WithParams(cheapHashing))
 	if err != nil {
@@ -121,11 +121,11 @@ func (e *batchEnv) accounts(c account.Cache) *account.Service {
 	if err != nil {
 		e.tb.Fatal(err)
 	}
-	return account.New(e.store, hasher, newTestTokens(e.tb, testSecret), account.Options{ServiceKeys: keys, Cache: c})
+	return account.New(cached(e.store, c), hasher, newTestTokens(e.tb, testSecret), account.Options{ServiceKeys: keys})
 }
 
 // server serves the API on the counted store, with cache c (none when nil).
-func (e *batchEnv) server(c account.Cache) *httptest.Server {
+func (e *batchEnv) server(c cache.Cache) *httptest.Server {
 	e.tb.Helper()
 	tokens := newTestTokens(e.tb, testSecret)
 	srv := httptest.NewServer(httpapi.NewServer(slog.New(slog.DiscardHandler), httpapi.Config{Version: "bench", JWKS: tokens.JWKS},
@@ -286,7 +286,7 @@ func BenchmarkBatch(b *testing.B) {
 	const users = 1000
 	e := newBatchEnv(b, users)
 	for _, withCache := range []bool{false, true} {
-		var c account.Cache
+		var c cache.Cache
 		name := "cache=off"
 		if withCache {
 			c, name = cache.NewMemory(10_000, cache.Options{}), "cache=warm"

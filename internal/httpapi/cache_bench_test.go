@@ -119,10 +119,10 @@ func BenchmarkReadMix(b *testing.B) {
 
 	caches := []struct {
 		name string
-		make func(b *testing.B) (account.Cache, *atomic.Int64)
+		make func(b *testing.B) (cache.Cache, *atomic.Int64)
 	}{
-		{"off", func(*testing.B) (account.Cache, *atomic.Int64) { return nil, nil }},
-		{"memory", func(*testing.B) (account.Cache, *atomic.Int64) {
+		{"off", func(*testing.B) (cache.Cache, *atomic.Int64) { return nil, nil }},
+		{"memory", func(*testing.B) (cache.Cache, *atomic.Int64) {
 			return cache.NewMemory(mixMemoryCap, cache.Options{}), nil
 		}},
 		{"redis", env.redis},
@@ -196,10 +196,10 @@ type mixEnv struct {
 }
 
 // run measures the mix once over a fresh cache of newCache.
-func (e *mixEnv) run(b *testing.B, newCache func(*testing.B) (account.Cache, *atomic.Int64)) mixResult {
+func (e *mixEnv) run(b *testing.B, newCache func(*testing.B) (cache.Cache, *atomic.Int64)) mixResult {
 	counted, tokens, users := e.store, e.tokens, e.users
 	ch, genChanges := newCache(b)
-	accounts := account.New(counted, e.hasher, tokens, account.Options{ServiceKeys: e.keys, Cache: ch})
+	accounts := account.New(cached(counted, ch), e.hasher, tokens, account.Options{ServiceKeys: e.keys})
 	handler := httpapi.NewServer(slog.New(slog.DiscardHandler), httpapi.Config{Version: "bench", JWKS: tokens.JWKS}, accounts,
 		httpapi.Health{Database: counted.Ping, Draining: new(atomic.Bool)})
 	srv := httptest.NewServer(mixCountReads(handler))
@@ -314,7 +314,7 @@ func mixRedisOptions(b *testing.B) *redis.Options {
 
 // redis returns a Redis cache under a prefix of its own, on a client of its
 // own, and the count of its changes of generation.
-func (e *mixEnv) redis(b *testing.B) (account.Cache, *atomic.Int64) {
+func (e *mixEnv) redis(b *testing.B) (cache.Cache, *atomic.Int64) {
 	b.Helper()
 	if e.redisOpts == nil {
 		b.Skipf("no Redis: set %s or install redis-server", envRedisBench)

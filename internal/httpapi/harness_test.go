@@ -17,6 +17,7 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/cache"
 	"github.com/usersvc/usersvc/internal/httpapi"
 	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/pgtest"
@@ -67,8 +68,18 @@ type harness struct {
 
 // testStore is a store the harness can run on.
 type testStore interface {
-	account.Store
+	cache.Inner
 	Migrate(ctx context.Context) error
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// cached is st behind cache c, or st alone when c is nil.
+func cached(st testStore, c cache.Cache) account.Store {
+	if c == nil {
+		return st
+	}
+	return cache.Wrap(st, c)
 }
 
 // cheapHashing makes test logins fast; realHashing is the production cost.
@@ -104,9 +115,10 @@ func newHarnessOn(t testing.TB, st testStore, params password.Params) *harness {
 	return newHarnessWith(t, st, params, account.Options{})
 }
 
-// newHarnessWith is newHarnessOn with account options (a cache, limits);
-// the service keys and the clock are the harness's own.
-func newHarnessWith(t testing.TB, st testStore, params password.Params, opts account.Options) *harness {
+// newHarnessWith is newHarnessOn with account options (limits) and, when
+// c is given, a cache in front of the store; the service keys and the
+// clock are the harness's own.
+func newHarnessWith(t testing.TB, st testStore, params password.Params, opts account.Options, c ...cache.Cache) *harness {
 	t.Helper()
 	ctx := t.Context()
 	if err := st.Migrate(ctx); err != nil {
@@ -123,7 +135,11 @@ func newHarnessWith(t testing.TB, st testStore, params password.Params, opts acc
 	}
 	clk := &clock{t: time.Now().UTC()}
 	opts.ServiceKeys, opts.Now = keys, clk.Now
-	accounts := account.New(st, hasher, tokens, opts)
+	var front cache.Cache
+	if len(c) > 0 {
+		front = c[0]
+	}
+	accounts := account.New(cached(st, front), hasher, tokens, opts)
 	draining := new(atomic.Bool)
 	logger := slog.New(slog.DiscardHandler)
 	handler := httpapi.NewServer(logger, httpapi.Config{Version: "test", JWKS: tokens.JWKS}, accounts, httpapi.Health{Database: st.Ping, Draining: draining})

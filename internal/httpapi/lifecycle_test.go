@@ -19,10 +19,8 @@ import (
 // limits.
 func newLifecycleHarness(t *testing.T, limits account.Limits) *harness {
 	t.Helper()
-	return newHarnessWith(t, newSQLite(t), cheapHashing, account.Options{
-		Limits: limits,
-		Cache:  cache.NewMemory(1000, cache.Options{UserTTL: time.Hour, DevicesTTL: time.Hour}),
-	})
+	return newHarnessWith(t, newSQLite(t), cheapHashing, account.Options{Limits: limits},
+		cache.NewMemory(1000, cache.Options{UserTTL: time.Hour, DevicesTTL: time.Hour}))
 }
 
 func lcUserPath(id string) string { return "/api/v1/users/" + id + "/" }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
 )
 
 // readCounter counts the calls of the store's read methods that reach the
@@ -29,7 +30,7 @@ func (s *readCounter) UserByID(ctx context.Context, id string) (*usersvc.User, e
 	return s.testStore.UserByID(ctx, id)
 }
 
-func (s *readCounter) UserByEmail(ctx context.Context, email string) (*usersvc.User, string, error) {
+func (s *readCounter) UserByEmail(ctx context.Context, email string) (*usersvc.User, account.Credential, error) {
 	s.count(ctx)
 	return s.testStore.UserByEmail(ctx, email)
 }

@@ -113,7 +113,7 @@ func TestStats(t *testing.T) {
 		t.Fatalf("Ping: %v", err)
 	}
 	st := s.Stats()
-	if st.MaxConns() <= 0 || st.TotalConns() < 1 {
-		t.Errorf("Stats: max %d, total %d connections", st.MaxConns(), st.TotalConns())
+	if st.MaxOpenConnections <= 0 || st.OpenConnections < 1 {
+		t.Errorf("Stats: max %d, open %d connections", st.MaxOpenConnections, st.OpenConnections)
 	}
 }

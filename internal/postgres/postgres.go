@@ -1,32 +1,35 @@
-// Package postgres is the account store on PostgreSQL, through a pgx
-// connection pool and hand-written SQL.
+// Package postgres is the PostgreSQL dialect of the account store
+// (internal/sqlstore), through pgx's database/sql driver.
 //
-// Timestamps are timestamptz, which keeps microseconds; they come back in
-// UTC. Callers should pass times already truncated to microseconds; the
-// store truncates anyway, so a value read back always equals the one
-// written at that precision.
+// Transactions run at READ COMMITTED, concurrently. What keeps them from
+// breaking the rules of the store: row locks (a login's share lock on its
+// user, see sqlstore.Store.CreateRefreshFamily), transaction advisory locks
+// on push tokens taken in one order, and a retry of a transaction aborted
+// for a deadlock or a serialization failure. Migrations hold a session
+// advisory lock.
 //
-// Ids of users and devices are uuid columns: a string that is not a UUID in
-// canonical form names no row, and lookups by one answer ENotFound without
-// a query.
+// Timestamps are timestamptz (microseconds, UTC). Ids of users and devices
+// are uuid columns. A list of values is one text[] parameter.
 package postgres
 
 import (
 	"context"
+	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strings"
-	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/migration"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
 // connectTimeout bounds establishing one connection when the URL does not
@@ -34,32 +37,28 @@ import (
 // reported within a bounded time.
 const connectTimeout = 5 * time.Second
 
-// maxTxAttempts is how many times a transaction that PostgreSQL aborted
-// for a deadlock or a serialization failure is run.
-const maxTxAttempts = 3
+// tokenLockSpace is the first key of the transaction advisory locks taken
+// on push tokens ("us" in ASCII); the second is the token's hash.
+const tokenLockSpace int32 = 0x7573
 
-// Client-safe messages.
-const (
-	msgUnavailable       = "Service temporarily unavailable"
-	msgEmailTaken        = "A user with this email already exists"
-	msgConflict          = "A conflicting record already exists"
-	msgUserNotFound      = "User not found"
-	msgDeviceNotFound    = "Device not found"
-	msgRefreshNotFound   = "Refresh token not found"
-	msgFamilyNotFound    = "Refresh token family not found"
-	msgReferenceNotFound = "Referenced record not found"
-)
+// migrationLockKey is the pg_advisory_lock key that serialises migrations
+// of one database ("usersvc" in ASCII, then 1).
+const migrationLockKey int64 = 0x7573657273766301
 
-// Store is the account store on a PostgreSQL database.
-type Store struct {
-	pool   *pgxpool.Pool
-	closed atomic.Bool
-}
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// An Option configures the connections of Open.
+type Option func(*pgx.ConnConfig)
+
+// WithTracer has every statement the store's connections run reported to
+// t: to count them, to time them, or to export them as spans.
+func WithTracer(t pgx.QueryTracer) Option { return func(c *pgx.ConnConfig) { c.Tracer = t } }
 
 // Open connects to the database at url (postgres://… or a keyword/value
 // string; pool settings such as pool_max_conns are read from it) and checks
 // that it answers. It does not migrate: call Migrate.
-func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*sqlstore.Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: invalid database URL: %w", err)
@@ -67,141 +66,130 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
 	}
-	var o options
 	for _, opt := range opts {
-		opt(&o)
+		opt(cfg.ConnConfig)
 	}
-	if o.tracer != nil {
-		cfg.ConnConfig.Tracer = o.tracer
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: open pool: %w", err)
-	}
-	s := &Store{pool: pool}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, s.fail(ctx, "open", err)
+	db := stdlib.OpenDB(*cfg.ConnConfig)
+	db.SetMaxOpenConns(int(cfg.MaxConns))
+	db.SetMaxIdleConns(int(cfg.MaxConns))
+	db.SetConnMaxLifetime(cfg.MaxConnLifetime)
+	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
+	s := sqlstore.New(Dialect{}, db, db)
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	return s, nil
 }
 
-// Close releases the store's connections. It is safe to call more than once.
-func (s *Store) Close() error {
-	s.closed.Store(true)
-	s.pool.Close()
-	return nil
-}
+// Dialect is PostgreSQL's part of the store.
+type Dialect struct{}
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	return s.fail(ctx, "ping", s.pool.Ping(ctx))
-}
+// Name implements sqlstore.Dialect.
+func (Dialect) Name() string { return "postgres" }
 
-// Stats reports the state of the connection pool, for metrics.
-func (s *Store) Stats() *pgxpool.Stat {
-	return s.pool.Stat()
-}
-
-// inTx runs fn in a transaction and commits it when fn returns nil. A
-// transaction that PostgreSQL aborted for a deadlock or a serialization
-// failure runs again, up to maxTxAttempts times; fn must therefore only
-// write its results to the caller once it has nothing left to fail.
-func (s *Store) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, s.pool, fn)
-		if err == nil {
-			return nil
+// Rebind turns ? placeholders into $1, $2, ….
+func (Dialect) Rebind(q string) string {
+	var b strings.Builder
+	for i, part := range strings.Split(q, "?") {
+		if i > 0 {
+			fmt.Fprintf(&b, "$%d", i)
 		}
-		var pgErr *pgconn.PgError
-		retry := errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
-		if !retry || attempt == maxTxAttempts || ctx.Err() != nil {
-			return s.fail(ctx, op, err)
-		}
+		b.WriteString(part)
 	}
+	return b.String()
 }
 
-// fail turns a driver error into the error the store returns: an
-// *usersvc.Error for the cases callers act on, else an internal error that
-// wraps the cause. An *usersvc.Error passes through unchanged.
-func (s *Store) fail(ctx context.Context, op string, err error) error {
-	if err == nil {
+// Time is t as a timestamptz.
+func (Dialect) Time(t time.Time) any { return t.UTC().Truncate(time.Microsecond) }
+
+// List is values as a text[].
+func (Dialect) List(values []string) any { return values }
+
+// InList compares col with every element of the array parameter, whose
+// element type PostgreSQL takes from col (uuid or text).
+func (Dialect) InList(col string) string { return col + ` = ANY(?)` }
+
+// Lock holds the rows a SELECT reads until the transaction ends: against
+// writers (share) or against other writers and lockers too.
+func (Dialect) Lock(share bool) string {
+	if share {
+		return " FOR SHARE"
+	}
+	return " FOR UPDATE"
+}
+
+// LockTokens takes a transaction advisory lock per token, in the order of
+// their hashes, so that two transactions moving one token run one after
+// the other and "a token belongs to one user" holds under concurrency,
+// not only one statement at a time.
+func (Dialect) LockTokens(ctx context.Context, tx sqlstore.Execer, tokens []string) error {
+	if len(tokens) == 0 {
 		return nil
 	}
-	var ue *usersvc.Error
-	if errors.As(err, &ue) {
-		return err
-	}
-	cause := fmt.Errorf("postgres: %s: %w", op, err)
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, h)
+		FROM (SELECT DISTINCT hashtext(t) AS h FROM unnest($2::text[]) AS t ORDER BY h) AS locks`,
+		tokenLockSpace, tokens)
+	return err
+}
+
+// Classify tells PostgreSQL's errors apart by SQLSTATE, and connection
+// failures by their types.
+func (Dialect) Classify(err error) sqlstore.ErrorKind {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
 		case pgErr.Code == "23505" && pgErr.ConstraintName == "users_email_key":
-			return &usersvc.Error{Code: usersvc.EConflict, Message: msgEmailTaken, Err: cause}
+			return sqlstore.KindEmailTaken
 		case pgErr.Code == "23505":
-			return &usersvc.Error{Code: usersvc.EConflict, Message: msgConflict, Err: cause}
+			return sqlstore.KindConflict
 		case pgErr.Code == "23503":
-			return &usersvc.Error{Code: usersvc.ENotFound, Message: msgReferenceNotFound, Err: cause}
+			return sqlstore.KindForeignKey
+		case pgErr.Code == "40P01", pgErr.Code == "40001":
+			return sqlstore.KindRetry
 		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
 			strings.HasPrefix(pgErr.Code, "53"), // insufficient resources, too many connections
 			pgErr.Code == "57P01",               // admin shutdown
 			pgErr.Code == "57P02",               // crash shutdown
 			pgErr.Code == "57P03":               // cannot connect now
-			return unavailable(op, err)
+			return sqlstore.KindUnavailable
 		}
-		return cause
+		return sqlstore.KindOther
 	}
-	if s.closed.Load() {
-		return unavailable(op, err)
-	}
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
-		return unavailable(op, err)
-	}
-	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-		return cause
+	if errors.Is(err, context.Canceled) {
+		return sqlstore.KindOther
 	}
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
-	if errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+	if pgconn.Timeout(err) || errors.As(err, &connectErr) || errors.As(err, &netErr) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-		return unavailable(op, err)
+		return sqlstore.KindUnavailable
 	}
-	return cause
+	return sqlstore.KindOther
 }
 
-// unavailable is the error for a database that cannot be reached.
-func unavailable(op string, err error) error {
-	return &usersvc.Error{Code: usersvc.EUnavailable, Message: msgUnavailable, Err: fmt.Errorf("postgres: %s: %w", op, err)}
+// MigrationsTable creates the record of applied migrations.
+func (Dialect) MigrationsTable() string {
+	return `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`
 }
 
-func notFound(msg string) error {
-	return &usersvc.Error{Code: usersvc.ENotFound, Message: msg}
-}
-
-// isForeignKey reports whether err is a foreign key violation.
-func isForeignKey(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23503"
-}
-
-// isUUID reports whether id is a UUID in canonical form (lowercase, with
-// hyphens), the only form in which ids are handed out. Other spellings name
-// no row, as they would in the SQLite store.
-func isUUID(id string) bool {
-	u, err := uuid.Parse(id)
-	return err == nil && u.String() == id
-}
-
-// uuids returns the ids that are UUIDs.
-func uuids(ids []string) []string {
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if isUUID(id) {
-			out = append(out, id)
-		}
+// LockMigrations holds a session advisory lock on conn, so that processes
+// that start at once migrate one after the other.
+func (Dialect) LockMigrations(ctx context.Context, conn *sql.Conn) (func() error, error) {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey); err != nil {
+		return nil, err
 	}
-	return out
+	return func() error {
+		_, err := conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLockKey)
+		return err
+	}, nil
 }
 
-// ts is t as stored: UTC, truncated to microseconds.
-func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+// Migrations are the embedded PostgreSQL migrations.
+func (Dialect) Migrations() ([]migration.File, error) {
+	return migration.Load(migrationFiles, "migrations")
+}

@@ -7,9 +7,10 @@ import (
 	"testing"
 
 	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
-func open(t *testing.T, path string) *Store {
+func open(t *testing.T, path string) *sqlstore.Store {
 	t.Helper()
 	s, err := Open(t.Context(), path)
 	if err != nil {
@@ -20,9 +21,9 @@ func open(t *testing.T, path string) *Store {
 }
 
 // applied returns the recorded migrations: version to applied_at.
-func applied(t *testing.T, s *Store) map[int]int64 {
+func applied(t *testing.T, s *sqlstore.Store) map[int]int64 {
 	t.Helper()
-	rows, err := s.read.QueryContext(t.Context(), `SELECT version, applied_at FROM schema_migrations`)
+	rows, err := s.ReadDB().QueryContext(t.Context(), `SELECT version, applied_at FROM schema_migrations`)
 	if err != nil {
 		t.Fatalf("read schema_migrations: %v", err)
 	}
@@ -43,7 +44,7 @@ func applied(t *testing.T, s *Store) map[int]int64 {
 }
 
 func TestMigrationsAreNumbered(t *testing.T) {
-	ms, err := migrations()
+	ms, err := Dialect{}.Migrations()
 	if err != nil {
 		t.Fatalf("migrations: %v", err)
 	}
@@ -63,7 +64,7 @@ func TestMigrateTwiceIsNoOp(t *testing.T) {
 		t.Fatalf("Migrate: %v", err)
 	}
 	first := applied(t, s)
-	ms, _ := migrations()
+	ms, _ := Dialect{}.Migrations()
 	if len(first) != len(ms) {
 		t.Fatalf("recorded %d migrations, want %d", len(first), len(ms))
 	}
@@ -85,7 +86,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	// Separate stores on one file stand for processes starting at once.
 	path := filepath.Join(t.TempDir(), "usersvc.db")
 	const n = 4
-	stores := make([]*Store, n)
+	stores := make([]*sqlstore.Store, n)
 	for i := range stores {
 		stores[i] = open(t, path)
 	}
@@ -103,7 +104,7 @@ func TestMigrateConcurrently(t *testing.T) {
 			t.Errorf("Migrate: %v", err)
 		}
 	}
-	ms, _ := migrations()
+	ms, _ := Dialect{}.Migrations()
 	if got := applied(t, stores[0]); len(got) != len(ms) {
 		t.Errorf("recorded %d migrations, want %d", len(got), len(ms))
 	}
@@ -118,10 +119,10 @@ func TestOpenSettings(t *testing.T) {
 	ctx := t.Context()
 	for name, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "synchronous": "1"} {
 		var wgot, rgot string
-		if err := s.write.QueryRowContext(ctx, "PRAGMA "+name).Scan(&wgot); err != nil {
+		if err := s.DB().QueryRowContext(ctx, "PRAGMA "+name).Scan(&wgot); err != nil {
 			t.Fatalf("PRAGMA %s: %v", name, err)
 		}
-		if err := s.read.QueryRowContext(ctx, "PRAGMA "+name).Scan(&rgot); err != nil {
+		if err := s.ReadDB().QueryRowContext(ctx, "PRAGMA "+name).Scan(&rgot); err != nil {
 			t.Fatalf("PRAGMA %s: %v", name, err)
 		}
 		if wgot != want || rgot != want {
@@ -132,7 +133,7 @@ func TestOpenSettings(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if _, err := s.read.ExecContext(ctx, `DELETE FROM users`); err == nil {
+	if _, err := s.ReadDB().ExecContext(ctx, `DELETE FROM users`); err == nil {
 		t.Errorf("a reader connection could write")
 	}
 }

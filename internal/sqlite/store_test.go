@@ -12,14 +12,15 @@ import (
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/sqlite"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 	"github.com/usersvc/usersvc/internal/storetest"
 )
 
-var _ account.Store = (*sqlite.Store)(nil)
+var _ account.Store = (*sqlstore.Store)(nil)
 
 // openStore opens and migrates a new database file in a directory that does
 // not exist yet, and closes it when the test ends.
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "data", "usersvc.db")
 	s, err := sqlite.Open(t.Context(), path)
@@ -38,7 +39,7 @@ func openStore(t *testing.T) *sqlite.Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) account.Store { return openStore(t) })
+	storetest.Run(t, func(t *testing.T) *sqlstore.Store { return openStore(t) })
 }
 
 // Two stores on one file stand for two processes sharing the database:
@@ -46,7 +47,7 @@ func TestStore(t *testing.T) {
 // the conditional writes still have exactly one winner.
 func TestTwoStoresOnOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "usersvc.db")
-	stores := make([]*sqlite.Store, 2)
+	stores := make([]*sqlstore.Store, 2)
 	for i := range stores {
 		s, err := sqlite.Open(t.Context(), path)
 		if err != nil {
@@ -95,7 +96,7 @@ func TestTwoStoresOnOneFile(t *testing.T) {
 
 	fam := account.RefreshFamily{ID: uuid.NewString(), UserID: owner.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	first := account.RefreshToken{JTI: uuid.NewString(), FamilyID: fam.ID, UserID: owner.ID, IssuedAt: now, ExpiresAt: fam.ExpiresAt}
-	if err := stores[1].CreateRefreshFamily(ctx, fam, first); err != nil {
+	if err := stores[1].CreateRefreshFamily(ctx, fam, first, 0); err != nil {
 		t.Fatalf("CreateRefreshFamily: %v", err)
 	}
 	start = make(chan struct{})

@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/usersvc/usersvc"
-	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
-func testRegisterPushToken(t *testing.T, s account.Store) {
+func testRegisterPushToken(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 
 	t.Run("new record without device id", func(t *testing.T) {
@@ -123,7 +123,7 @@ func testRegisterPushToken(t *testing.T, s account.Store) {
 	})
 }
 
-func testRegisterPushTokenMoves(t *testing.T, s account.Store) {
+func testRegisterPushTokenMoves(t *testing.T, s *sqlstore.Store) {
 	a := create(t, s, "MoverA", at(0))
 	b := create(t, s, "MoverB", at(0))
 	c := create(t, s, "Bystander", at(0))
@@ -160,7 +160,7 @@ func testRegisterPushTokenMoves(t *testing.T, s account.Store) {
 	sameTime(t, "bystander's updated_at", getUser(t, s, c.ID).UpdatedAt, at(3))
 }
 
-func testRegisterPushTokenConcurrent(t *testing.T, s account.Store) {
+func testRegisterPushTokenConcurrent(t *testing.T, s *sqlstore.Store) {
 	const n = 10
 	users := make([]*usersvc.User, n)
 	for i := range users {
@@ -209,7 +209,7 @@ func testRegisterPushTokenConcurrent(t *testing.T, s account.Store) {
 	}
 }
 
-func testClearPushToken(t *testing.T, s account.Store) {
+func testClearPushToken(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 
 	t.Run("without device id removes the current token's record", func(t *testing.T) {
@@ -271,7 +271,7 @@ func testClearPushToken(t *testing.T, s account.Store) {
 	})
 }
 
-func testDevicesOrder(t *testing.T, s account.Store) {
+func testDevicesOrder(t *testing.T, s *sqlstore.Store) {
 	u := create(t, s, "Order", at(0))
 	register(t, s, u.ID, "tok-1", "", at(10))
 	register(t, s, u.ID, "tok-2", "two", at(30))
@@ -290,7 +290,7 @@ func testDevicesOrder(t *testing.T, s account.Store) {
 	wantTokens(t, s, v.ID, want...)
 }
 
-func testDevicesOfUsers(t *testing.T, s account.Store) {
+func testDevicesOfUsers(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	a := create(t, s, "ManyA", at(0))
 	b := create(t, s, "ManyB", at(0))
@@ -326,7 +326,7 @@ func testDevicesOfUsers(t *testing.T, s account.Store) {
 	}
 }
 
-func testDeleteDevice(t *testing.T, s account.Store) {
+func testDeleteDevice(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 
 	t.Run("by device id", func(t *testing.T) {
@@ -376,7 +376,7 @@ func testDeleteDevice(t *testing.T, s account.Store) {
 	})
 }
 
-func testInvalidatePushTokens(t *testing.T, s account.Store) {
+func testInvalidatePushTokens(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	a := create(t, s, "InvA", at(0))
 	b := create(t, s, "InvB", at(0))

@@ -1,26 +1,36 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
 // login starts a family for userID at now that lives for life, and returns
 // it with its first token.
-func login(t testing.TB, s account.Store, userID string, now time.Time, life time.Duration) (account.RefreshFamily, account.RefreshToken) {
+func login(t testing.TB, s *sqlstore.Store, userID string, now time.Time, life time.Duration) (account.RefreshFamily, account.RefreshToken) {
 	t.Helper()
 	f := account.RefreshFamily{ID: newID(t), UserID: userID, CreatedAt: now, ExpiresAt: now.Add(life)}
 	first := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: userID, IssuedAt: now, ExpiresAt: f.ExpiresAt}
-	if err := s.CreateRefreshFamily(t.Context(), f, first); err != nil {
+	var version int64
+	if u, err := s.UserByID(t.Context(), userID); err == nil {
+		_, c, err := s.UserByEmail(t.Context(), u.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		version = c.Version
+	}
+	if err := s.CreateRefreshFamily(t.Context(), f, first, version); err != nil {
 		t.Fatalf("CreateRefreshFamily: %v", err)
 	}
 	return f, first
 }
 
-func state(t testing.TB, s account.Store, jti string) account.RefreshState {
+func state(t testing.TB, s *sqlstore.Store, jti string) account.RefreshState {
 	t.Helper()
 	st, err := s.RefreshTokenState(t.Context(), jti)
 	if err != nil {
@@ -45,7 +55,7 @@ func sameState(t testing.TB, got account.RefreshState, tok account.RefreshToken,
 	}
 }
 
-func testRefreshFamily(t *testing.T, s account.Store) {
+func testRefreshFamily(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Session", at(0))
 	f, first := login(t, s, u.ID, at(10), 24*time.Hour)
@@ -74,7 +84,9 @@ func testRefreshFamily(t *testing.T, s account.Store) {
 	t.Run("unknown user", func(t *testing.T) {
 		f := account.RefreshFamily{ID: newID(t), UserID: newID(t), CreatedAt: at(0), ExpiresAt: at(60)}
 		tok := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: f.UserID, IssuedAt: at(0), ExpiresAt: at(60)}
-		wantCode(t, s.CreateRefreshFamily(ctx, f, tok), usersvc.ENotFound)
+		if err := s.CreateRefreshFamily(ctx, f, tok, 0); !errors.Is(err, account.ErrCredentialChanged) {
+			t.Fatalf("CreateRefreshFamily of an unknown user = %v, want ErrCredentialChanged", err)
+		}
 		_, err := s.RefreshTokenState(ctx, tok.JTI)
 		wantCode(t, err, usersvc.ENotFound)
 	})
@@ -90,7 +102,7 @@ func testRefreshFamily(t *testing.T, s account.Store) {
 	})
 }
 
-func testSpendRefreshTokenConcurrent(t *testing.T, s account.Store) {
+func testSpendRefreshTokenConcurrent(t *testing.T, s *sqlstore.Store) {
 	const n = 20
 	u := create(t, s, "Spender", at(0))
 	f, first := login(t, s, u.ID, at(0), time.Hour)
@@ -120,7 +132,7 @@ func testSpendRefreshTokenConcurrent(t *testing.T, s account.Store) {
 	}
 }
 
-func testRevokeRefreshFamily(t *testing.T, s account.Store) {
+func testRevokeRefreshFamily(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Revoke", at(0))
 	f, first := login(t, s, u.ID, at(0), time.Hour)
@@ -150,7 +162,7 @@ func testRevokeRefreshFamily(t *testing.T, s account.Store) {
 	}
 }
 
-func testDeleteExpiredRefreshTokens(t *testing.T, s account.Store) {
+func testDeleteExpiredRefreshTokens(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Expiry", at(0))
 	short, shortFirst := login(t, s, u.ID, at(0), time.Hour)
@@ -188,7 +200,7 @@ func testDeleteExpiredRefreshTokens(t *testing.T, s account.Store) {
 	getUser(t, s, u.ID)
 }
 
-func testRevokeUserRefreshFamilies(t *testing.T, s account.Store) {
+func testChangePassword(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Everywhere", at(0))
 	other := create(t, s, "Elsewhere", at(0))
@@ -199,27 +211,55 @@ func testRevokeUserRefreshFamilies(t *testing.T, s account.Store) {
 	if err := s.RevokeRefreshFamily(ctx, f3.ID, at(5)); err != nil {
 		t.Fatalf("RevokeRefreshFamily: %v", err)
 	}
-
-	n, err := s.RevokeUserRefreshFamilies(ctx, u.ID, f1.ID, at(6))
-	if err != nil || n != 1 {
-		t.Fatalf("RevokeUserRefreshFamilies(except f1) = %d, %v; want 1", n, err)
+	version := func(want int64, hash string) {
+		t.Helper()
+		_, c, err := s.UserByEmail(ctx, u.Email)
+		if err != nil || c.Version != want || c.Hash != hash {
+			t.Fatalf("credential = %+v, %v; want version %d, hash %q", c, err, want, hash)
+		}
 	}
+
+	n, err := s.ChangePassword(ctx, u.ID, "hash-2", f1.ID, at(6))
+	if err != nil || n != 1 {
+		t.Fatalf("ChangePassword(keeping f1) = %d, %v; want 1", n, err)
+	}
+	version(1, "hash-2")
 	sameState(t, state(t, s, t1.JTI), t1, f1.ExpiresAt, false, false)
 	sameState(t, state(t, s, t2.JTI), t2, f2.ExpiresAt, false, true)
 	sameState(t, state(t, s, t3.JTI), t3, f3.ExpiresAt, false, true)
 	sameState(t, state(t, s, to.JTI), to, fo.ExpiresAt, false, false)
-
-	n, err = s.RevokeUserRefreshFamilies(ctx, u.ID, "", at(7))
-	if err != nil || n != 1 {
-		t.Fatalf("RevokeUserRefreshFamilies(all) = %d, %v; want 1", n, err)
+	// A login that read the old version records no session.
+	f4 := account.RefreshFamily{ID: newID(t), UserID: u.ID, CreatedAt: at(6), ExpiresAt: at(60)}
+	t4 := account.RefreshToken{JTI: newID(t), FamilyID: f4.ID, UserID: u.ID, IssuedAt: at(6), ExpiresAt: at(60)}
+	if err := s.CreateRefreshFamily(ctx, f4, t4, 0); !errors.Is(err, account.ErrCredentialChanged) {
+		t.Fatalf("CreateRefreshFamily under the old version = %v, want ErrCredentialChanged", err)
 	}
+
+	n, err = s.ChangePassword(ctx, u.ID, "hash-3", "", at(7))
+	if err != nil || n != 1 {
+		t.Fatalf("ChangePassword(all) = %d, %v; want 1", n, err)
+	}
+	version(2, "hash-3")
 	sameState(t, state(t, s, t1.JTI), t1, f1.ExpiresAt, false, true)
 	sameState(t, state(t, s, to.JTI), to, fo.ExpiresAt, false, false)
 
-	if n, err = s.RevokeUserRefreshFamilies(ctx, u.ID, "", at(8)); err != nil || n != 0 {
-		t.Errorf("RevokeUserRefreshFamilies(again) = %d, %v; want 0", n, err)
+	// A rehash keeps the version; a disable moves it and ends the sessions.
+	if err := s.SetPasswordHash(ctx, u.ID, "hash-3b", at(8)); err != nil {
+		t.Fatal(err)
 	}
-	if n, err = s.RevokeUserRefreshFamilies(ctx, newID(t), "", at(8)); err != nil || n != 0 {
-		t.Errorf("RevokeUserRefreshFamilies(unknown user) = %d, %v; want 0", n, err)
+	version(2, "hash-3b")
+	f5, t5 := login(t, s, u.ID, at(8), time.Hour)
+	if _, err := s.SetActive(ctx, u.ID, false, at(9)); err != nil {
+		t.Fatal(err)
 	}
+	version(3, "hash-3b")
+	sameState(t, state(t, s, t5.JTI), t5, f5.ExpiresAt, false, true)
+	if _, err := s.SetActive(ctx, u.ID, true, at(10)); err != nil {
+		t.Fatal(err)
+	}
+	version(3, "hash-3b")
+	sameState(t, state(t, s, t5.JTI), t5, f5.ExpiresAt, false, true)
+
+	_, err = s.ChangePassword(ctx, newID(t), "h", "", at(8))
+	wantCode(t, err, usersvc.ENotFound)
 }

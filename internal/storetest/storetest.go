@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite of account.Store: every store
+// Package storetest is the conformance suite of *sqlstore.Store: every store
 // (SQLite, PostgreSQL) passes the same tests, which check each method
 // against the rules written on the interface.
 package storetest
@@ -15,16 +15,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/usersvc/usersvc"
-	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
 // Run runs the suite. open must return a fresh, migrated, empty store each
 // time it is called, and close it when its test ends (closing a store twice
 // must be harmless).
-func Run(t *testing.T, open func(t *testing.T) account.Store) {
+func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, s account.Store)
+		fn   func(t *testing.T, s *sqlstore.Store)
 	}{
 		{"CreateUser", testCreateUser},
 		{"CreateUserConcurrentEmail", testCreateUserConcurrentEmail},
@@ -42,7 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) account.Store) {
 		{"SpendRefreshTokenConcurrent", testSpendRefreshTokenConcurrent},
 		{"RevokeRefreshFamily", testRevokeRefreshFamily},
 		{"DeleteExpiredRefreshTokens", testDeleteExpiredRefreshTokens},
-		{"RevokeUserRefreshFamilies", testRevokeUserRefreshFamilies},
+		{"ChangePassword", testChangePassword},
 		{"ListUsers", testListUsers},
 		{"UsersByIDs", testUsersByIDs},
 		{"DevicesOfUsers", testDevicesOfUsers},
@@ -96,7 +96,7 @@ func newUser(t testing.TB, name string, created time.Time) *usersvc.User {
 }
 
 // create saves a new user named name, created at created.
-func create(t testing.TB, s account.Store, name string, created time.Time) *usersvc.User {
+func create(t testing.TB, s *sqlstore.Store, name string, created time.Time) *usersvc.User {
 	t.Helper()
 	u := newUser(t, name, created)
 	displaced, err := s.CreateUser(t.Context(), u, "hash:"+u.ID)
@@ -107,7 +107,7 @@ func create(t testing.TB, s account.Store, name string, created time.Time) *user
 	return u
 }
 
-func getUser(t testing.TB, s account.Store, id string) *usersvc.User {
+func getUser(t testing.TB, s *sqlstore.Store, id string) *usersvc.User {
 	t.Helper()
 	u, err := s.UserByID(t.Context(), id)
 	if err != nil {
@@ -116,7 +116,7 @@ func getUser(t testing.TB, s account.Store, id string) *usersvc.User {
 	return u
 }
 
-func devicesOf(t testing.TB, s account.Store, userID string) []usersvc.Device {
+func devicesOf(t testing.TB, s *sqlstore.Store, userID string) []usersvc.Device {
 	t.Helper()
 	ds, err := s.Devices(t.Context(), userID)
 	if err != nil {
@@ -126,7 +126,7 @@ func devicesOf(t testing.TB, s account.Store, userID string) []usersvc.Device {
 }
 
 // register registers token for userID (with deviceID when not empty) at now.
-func register(t testing.TB, s account.Store, userID, token, deviceID string, now time.Time) usersvc.Device {
+func register(t testing.TB, s *sqlstore.Store, userID, token, deviceID string, now time.Time) usersvc.Device {
 	t.Helper()
 	d, _ := registerIDs(t, s, userID, token, deviceID, now)
 	return d
@@ -134,7 +134,7 @@ func register(t testing.TB, s account.Store, userID, token, deviceID string, now
 
 // registerDisplacing registers as register does, and fails unless the call
 // reports exactly displaced (in any order) as the other users who lost token.
-func registerDisplacing(t testing.TB, s account.Store, userID, token, deviceID string, now time.Time, displaced ...string) usersvc.Device {
+func registerDisplacing(t testing.TB, s *sqlstore.Store, userID, token, deviceID string, now time.Time, displaced ...string) usersvc.Device {
 	t.Helper()
 	d, got := registerIDs(t, s, userID, token, deviceID, now)
 	wantIDs(t, fmt.Sprintf("RegisterPushToken(%s, %s, %q): displaced", userID, token, deviceID), got, displaced...)
@@ -143,7 +143,7 @@ func registerDisplacing(t testing.TB, s account.Store, userID, token, deviceID s
 
 // registerIDs registers as register does, and returns the record and the
 // users the call reported displaced.
-func registerIDs(t testing.TB, s account.Store, userID, token, deviceID string, now time.Time) (usersvc.Device, []string) {
+func registerIDs(t testing.TB, s *sqlstore.Store, userID, token, deviceID string, now time.Time) (usersvc.Device, []string) {
 	t.Helper()
 	d := usersvc.Device{UserID: userID, Token: token, DeviceType: usersvc.DeviceAndroid}
 	if deviceID != "" {
@@ -244,7 +244,7 @@ func tokens(ds []usersvc.Device) []string {
 }
 
 // wantTokens fails unless the user's records hold exactly want, in order.
-func wantTokens(t testing.TB, s account.Store, userID string, want ...string) {
+func wantTokens(t testing.TB, s *sqlstore.Store, userID string, want ...string) {
 	t.Helper()
 	got := tokens(devicesOf(t, s, userID))
 	if want == nil {
@@ -256,7 +256,7 @@ func wantTokens(t testing.TB, s account.Store, userID string, want ...string) {
 }
 
 // wantPushToken fails unless the user's current token is want (nil: none).
-func wantPushToken(t testing.TB, s account.Store, userID string, want *string) {
+func wantPushToken(t testing.TB, s *sqlstore.Store, userID string, want *string) {
 	t.Helper()
 	if got := getUser(t, s, userID).PushToken; strp(got) != strp(want) {
 		t.Errorf("push token of %s = %s, want %s", userID, strp(got), strp(want))

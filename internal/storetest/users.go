@@ -10,9 +10,10 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
-func testCreateUser(t *testing.T, s account.Store) {
+func testCreateUser(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := newUser(t, "Ada", at(0))
 	u.Preferences = usersvc.Preferences{Email: false, Push: true}
@@ -39,8 +40,8 @@ func testCreateUser(t *testing.T, s account.Store) {
 		if err != nil {
 			t.Fatalf("UserByEmail: %v", err)
 		}
-		if got.ID != u.ID || hash != "hash-1" {
-			t.Errorf("email now belongs to %s with hash %q, want %s with %q", got.ID, hash, u.ID, "hash-1")
+		if got.ID != u.ID || hash.Hash != "hash-1" {
+			t.Errorf("email now belongs to %s with hash %q, want %s with %q", got.ID, hash.Hash, u.ID, "hash-1")
 		}
 	})
 
@@ -58,7 +59,7 @@ func testCreateUser(t *testing.T, s account.Store) {
 	})
 }
 
-func testCreateUserConcurrentEmail(t *testing.T, s account.Store) {
+func testCreateUserConcurrentEmail(t *testing.T, s *sqlstore.Store) {
 	const n = 20
 	email := newUser(t, "Race", at(0)).Email
 	ids := make([]string, n)
@@ -87,8 +88,8 @@ func testCreateUserConcurrentEmail(t *testing.T, s account.Store) {
 	if err != nil {
 		t.Fatalf("UserByEmail: %v", err)
 	}
-	if got.ID != ids[winner] || hash != fmt.Sprintf("hash-%d", winner) {
-		t.Errorf("email belongs to %s (hash %q), want the winner %s", got.ID, hash, ids[winner])
+	if got.ID != ids[winner] || hash.Hash != fmt.Sprintf("hash-%d", winner) {
+		t.Errorf("email belongs to %s (hash %q), want the winner %s", got.ID, hash.Hash, ids[winner])
 	}
 	_, total, err := s.ListUsers(t.Context(), 100, 0)
 	if err != nil {
@@ -99,7 +100,7 @@ func testCreateUserConcurrentEmail(t *testing.T, s account.Store) {
 	}
 }
 
-func testCreateUserWithPushToken(t *testing.T, s account.Store) {
+func testCreateUserWithPushToken(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := newUser(t, "Tok", at(0))
 	u.PushToken = ptr("tok-new")
@@ -142,7 +143,7 @@ func testCreateUserWithPushToken(t *testing.T, s account.Store) {
 	})
 }
 
-func testLookups(t *testing.T, s account.Store) {
+func testLookups(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	a := create(t, s, "Alice", at(0))
 	b := create(t, s, "Bob", at(1))
@@ -153,13 +154,13 @@ func testLookups(t *testing.T, s account.Store) {
 			t.Fatalf("UserByEmail(%s): %v", u.Email, err)
 		}
 		sameUser(t, got, u)
-		if hash != "hash:"+u.ID {
-			t.Errorf("hash of %s = %q, want %q", u.Email, hash, "hash:"+u.ID)
+		if hash.Hash != "hash:"+u.ID {
+			t.Errorf("hash of %s = %q, want %q", u.Email, hash.Hash, "hash:"+u.ID)
 		}
 	}
 }
 
-func testNotFound(t *testing.T, s account.Store) {
+func testNotFound(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	known := create(t, s, "Known", at(0))
 	missing := newID(t)
@@ -197,7 +198,7 @@ func testNotFound(t *testing.T, s account.Store) {
 	}
 }
 
-func testSetPasswordHash(t *testing.T, s account.Store) {
+func testSetPasswordHash(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Pw", at(0))
 	if err := s.SetPasswordHash(ctx, u.ID, "new-hash", at(10)); err != nil {
@@ -207,14 +208,14 @@ func testSetPasswordHash(t *testing.T, s account.Store) {
 	if err != nil {
 		t.Fatalf("UserByEmail: %v", err)
 	}
-	if hash != "new-hash" {
-		t.Errorf("hash = %q, want new-hash", hash)
+	if hash.Hash != "new-hash" {
+		t.Errorf("hash = %q, want new-hash", hash.Hash)
 	}
 	sameTime(t, "updated_at", got.UpdatedAt, at(10))
 	sameTime(t, "created_at", got.CreatedAt, at(0))
 }
 
-func testUpdatePreferences(t *testing.T, s account.Store) {
+func testUpdatePreferences(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Prefs", at(0))
 	other := create(t, s, "Other", at(0))
@@ -256,7 +257,7 @@ func testUpdatePreferences(t *testing.T, s account.Store) {
 	sameUser(t, getUser(t, s, other.ID), other)
 }
 
-func testListUsers(t *testing.T, s account.Store) {
+func testListUsers(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	users, total, err := s.ListUsers(ctx, 10, 0)
 	if err != nil || total != 0 || len(users) != 0 {
@@ -296,7 +297,7 @@ func testListUsers(t *testing.T, s account.Store) {
 	}
 }
 
-func testUsersByIDs(t *testing.T, s account.Store) {
+func testUsersByIDs(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	a := create(t, s, "BatchA", at(0))
 	b := create(t, s, "BatchB", at(1))
@@ -334,7 +335,7 @@ func testUsersByIDs(t *testing.T, s account.Store) {
 	check(ids, b, c)
 }
 
-func testUpdateName(t *testing.T, s account.Store) {
+func testUpdateName(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Before", at(0))
 	got, err := s.UpdateName(ctx, u.ID, "After Name", at(5))
@@ -348,7 +349,7 @@ func testUpdateName(t *testing.T, s account.Store) {
 	sameUser(t, getUser(t, s, u.ID), &want)
 }
 
-func testSetActive(t *testing.T, s account.Store) {
+func testSetActive(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Active", at(0))
 	want := *u
@@ -364,7 +365,7 @@ func testSetActive(t *testing.T, s account.Store) {
 	}
 }
 
-func testDeleteUser(t *testing.T, s account.Store) {
+func testDeleteUser(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Gone", at(0))
 	keep := create(t, s, "Kept", at(0))
@@ -373,12 +374,12 @@ func testDeleteUser(t *testing.T, s account.Store) {
 	register(t, s, keep.ID, "tok-kept", "", at(2))
 	fam := account.RefreshFamily{ID: newID(t), UserID: u.ID, CreatedAt: at(3), ExpiresAt: at(3600)}
 	first := account.RefreshToken{JTI: newID(t), FamilyID: fam.ID, UserID: u.ID, IssuedAt: at(3), ExpiresAt: at(3600)}
-	if err := s.CreateRefreshFamily(ctx, fam, first); err != nil {
+	if err := s.CreateRefreshFamily(ctx, fam, first, 0); err != nil {
 		t.Fatalf("CreateRefreshFamily: %v", err)
 	}
 	keptFam := account.RefreshFamily{ID: newID(t), UserID: keep.ID, CreatedAt: at(3), ExpiresAt: at(3600)}
 	keptFirst := account.RefreshToken{JTI: newID(t), FamilyID: keptFam.ID, UserID: keep.ID, IssuedAt: at(3), ExpiresAt: at(3600)}
-	if err := s.CreateRefreshFamily(ctx, keptFam, keptFirst); err != nil {
+	if err := s.CreateRefreshFamily(ctx, keptFam, keptFirst, 0); err != nil {
 		t.Fatalf("CreateRefreshFamily: %v", err)
 	}
 
@@ -415,7 +416,7 @@ func testDeleteUser(t *testing.T, s account.Store) {
 	register(t, s, again.ID, "tok-gone-2", "phone", at(11))
 }
 
-func testImportUser(t *testing.T, s account.Store) {
+func testImportUser(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := newUser(t, "Imported", at(-86400))
 	u.IsAdmin = true
@@ -435,6 +436,10 @@ func testImportUser(t *testing.T, s account.Store) {
 	register(t, s, holder.ID, "tok-imp-2", "", at(3)) // holder's current token
 
 	want := *u
+	devices, err := account.PrepareImport(u, devices)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ok, err := s.ImportUser(ctx, u, "imported-hash", devices)
 	if err != nil || !ok {
 		t.Fatalf("ImportUser = %v, %v; want true", ok, err)
@@ -444,8 +449,8 @@ func testImportUser(t *testing.T, s account.Store) {
 		t.Fatalf("UserByEmail: %v", err)
 	}
 	sameUser(t, got, &want)
-	if hash != "imported-hash" {
-		t.Errorf("hash = %q, want imported-hash", hash)
+	if hash.Hash != "imported-hash" {
+		t.Errorf("hash = %q, want imported-hash", hash.Hash)
 	}
 	if devices[0].ID == "" || devices[0].UserID != u.ID {
 		t.Errorf("ImportUser did not fill in the device record: %+v", devices[0])
@@ -468,7 +473,11 @@ func testImportUser(t *testing.T, s account.Store) {
 		again.Name = "Changed"
 		again.Email = "changed@example.com"
 		again.PushToken = ptr("tok-holder")
-		ok, err := s.ImportUser(ctx, &again, "other-hash", []usersvc.Device{{Token: "tok-holder", DeviceType: usersvc.DeviceOther}})
+		more, err := account.PrepareImport(&again, []usersvc.Device{{Token: "tok-holder", DeviceType: usersvc.DeviceOther}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := s.ImportUser(ctx, &again, "other-hash", more)
 		if err != nil || ok {
 			t.Fatalf("second ImportUser = %v, %v; want false", ok, err)
 		}
@@ -477,8 +486,8 @@ func testImportUser(t *testing.T, s account.Store) {
 			t.Fatalf("UserByEmail: %v", err)
 		}
 		sameUser(t, got, &want)
-		if hash != "imported-hash" {
-			t.Errorf("hash = %q after a repeated import", hash)
+		if hash.Hash != "imported-hash" {
+			t.Errorf("hash = %q after a repeated import", hash.Hash)
 		}
 		if ds := devicesOf(t, s, u.ID); len(ds) != 2 {
 			t.Errorf("devices after a repeated import = %+v", ds)
@@ -501,7 +510,11 @@ func testImportUser(t *testing.T, s account.Store) {
 	t.Run("email taken under another id", func(t *testing.T) {
 		other := newUser(t, "Clash", at(5))
 		other.Email = u.Email
-		ok, err := s.ImportUser(ctx, other, "h", []usersvc.Device{{Token: "tok-clash", DeviceType: usersvc.DeviceOther}})
+		clash, err := account.PrepareImport(other, []usersvc.Device{{Token: "tok-clash", DeviceType: usersvc.DeviceOther}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := s.ImportUser(ctx, other, "h", clash)
 		wantCode(t, err, usersvc.EConflict)
 		if ok {
 			t.Errorf("ImportUser reported an insert along with the conflict")
@@ -514,7 +527,7 @@ func testImportUser(t *testing.T, s account.Store) {
 	})
 }
 
-func testTimestampRoundTrip(t *testing.T, s account.Store) {
+func testTimestampRoundTrip(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	kolkata := time.FixedZone("IST", 5*3600+1800)
 	cases := []struct {
@@ -554,7 +567,7 @@ func testTimestampRoundTrip(t *testing.T, s account.Store) {
 
 			fam := account.RefreshFamily{ID: newID(t), UserID: u.ID, CreatedAt: tc.in, ExpiresAt: tc.in.Add(time.Hour)}
 			first := account.RefreshToken{JTI: newID(t), FamilyID: fam.ID, UserID: u.ID, IssuedAt: tc.in, ExpiresAt: tc.in.Add(time.Hour)}
-			if err := s.CreateRefreshFamily(ctx, fam, first); err != nil {
+			if err := s.CreateRefreshFamily(ctx, fam, first, 0); err != nil {
 				t.Fatalf("CreateRefreshFamily: %v", err)
 			}
 			st, err := s.RefreshTokenState(ctx, first.JTI)
@@ -568,7 +581,7 @@ func testTimestampRoundTrip(t *testing.T, s account.Store) {
 	}
 }
 
-func testPingAndClose(t *testing.T, s account.Store) {
+func testPingAndClose(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)

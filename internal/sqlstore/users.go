@@ -1,0 +1,291 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
+)
+
+const userColumns = `id, email, name, push_token, pref_email, pref_push, is_admin, is_active, created_at, updated_at`
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(dest ...any) error }
+
+func userDest(u *usersvc.User) []any {
+	return []any{&u.ID, &u.Email, &u.Name, &u.PushToken, &u.Preferences.Email, &u.Preferences.Push,
+		&u.IsAdmin, &u.IsActive, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
+}
+
+func scanUser(r rowScanner) (usersvc.User, error) {
+	var u usersvc.User
+	return u, r.Scan(userDest(&u)...)
+}
+
+// userText checks that the text of u can be stored.
+func userText(u *usersvc.User) error {
+	if !goodText(u.Email, u.Name) || (u.PushToken != nil && !goodText(*u.PushToken)) {
+		return badText("user")
+	}
+	return nil
+}
+
+// insertUser inserts u. With ignoreExisting, an existing id leaves the
+// table alone and reports false.
+func (t *tx) insertUser(u *usersvc.User, passwordHash string, ignoreExisting bool) (bool, error) {
+	q := `INSERT INTO users (` + userColumns + `, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	if ignoreExisting {
+		q += ` ON CONFLICT (id) DO NOTHING`
+	}
+	n, err := t.exec(q, u.ID, u.Email, u.Name, u.PushToken, u.Preferences.Email, u.Preferences.Push,
+		u.IsAdmin, u.IsActive, t.s.d.Time(u.CreatedAt), t.s.d.Time(u.UpdatedAt), passwordHash)
+	return n == 1, err
+}
+
+// CreateUser inserts u (its timestamps truncated in place to what the
+// store keeps). When u.PushToken is set it also registers that token as a
+// device record of u, moving it from any user who held it, and returns the
+// ids of the other users who lost it.
+func (s *Store) CreateUser(ctx context.Context, u *usersvc.User, passwordHash string) (displaced []string, err error) {
+	if !isUUID(u.ID) {
+		return nil, notFound(msgUserNotFound)
+	}
+	if err := userText(u); err != nil {
+		return nil, err
+	}
+	u.CreatedAt, u.UpdatedAt = ts(u.CreatedAt), ts(u.UpdatedAt)
+	err = s.inTx(ctx, "create user", func(t *tx) error {
+		displaced = nil
+		if err := s.d.LockTokens(ctx, t.db, tokenList(u.PushToken)); err != nil {
+			return err
+		}
+		if _, err := t.insertUser(u, passwordHash, false); err != nil || u.PushToken == nil {
+			return err
+		}
+		d := usersvc.Device{UserID: u.ID, Token: *u.PushToken, DeviceType: usersvc.DeviceOther}
+		displaced, err = t.saveDevice(&d, u.CreatedAt)
+		return err
+	})
+	return displaced, err
+}
+
+func tokenList(p *string) []string {
+	if p == nil {
+		return nil
+	}
+	return []string{*p}
+}
+
+// UserByID returns the user or ENotFound.
+func (s *Store) UserByID(ctx context.Context, id string) (*usersvc.User, error) {
+	if !isUUID(id) {
+		return nil, notFound(msgUserNotFound)
+	}
+	u, err := one(s.reader(ctx, "user by id"), msgUserNotFound, scanUser, `SELECT `+userColumns+` FROM users WHERE id = ?`, id)
+	if err != nil {
+		return nil, s.fail(ctx, "user by id", err)
+	}
+	return &u, nil
+}
+
+// UserByEmail returns the user with the canonical email, and its
+// credential, or ENotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*usersvc.User, account.Credential, error) {
+	var (
+		u usersvc.User
+		c account.Credential
+	)
+	if !goodText(email) {
+		return nil, c, notFound(msgUserNotFound)
+	}
+	_, err := one(s.reader(ctx, "user by email"), msgUserNotFound, scanInto(append(userDest(&u), &c.Hash, &c.Version)...),
+		`SELECT `+userColumns+`, password_hash, cred_version FROM users WHERE email = ?`, email)
+	if err != nil {
+		return nil, c, s.fail(ctx, "user by email", err)
+	}
+	return &u, c, nil
+}
+
+// SetPasswordHash replaces the user's password hash with an equivalent
+// one (a rehash of the same password), or ENotFound. The credential
+// version and the sessions stay.
+func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string, now time.Time) error {
+	if !isUUID(userID) {
+		return notFound(msgUserNotFound)
+	}
+	_, err := s.execTx(ctx, "set password hash", msgUserNotFound,
+		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, s.d.Time(now), userID)
+	return err
+}
+
+// ChangePassword replaces the user's password hash, moves its credential
+// version on, and revokes every refresh family of the user except
+// keepFamily, in one transaction. It returns how many families it
+// revoked, or ENotFound.
+func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily string, now time.Time) (revoked int, err error) {
+	if !isUUID(userID) {
+		return 0, notFound(msgUserNotFound)
+	}
+	err = s.inTx(ctx, "change password", func(t *tx) error {
+		n, err := t.exec(`UPDATE users SET password_hash = ?, cred_version = cred_version + 1, updated_at = ?
+			WHERE id = ?`, hash, s.d.Time(now), userID)
+		if err == nil && n == 0 {
+			err = notFound(msgUserNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		revoked, err = t.revokeFamilies(userID, keepFamily, now)
+		return err
+	})
+	return revoked, err
+}
+
+// UpdatePreferences applies patch in one statement and returns the result,
+// or ENotFound. An empty patch changes nothing.
+func (s *Store) UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch, now time.Time) (p usersvc.Preferences, err error) {
+	if !isUUID(userID) {
+		return p, notFound(msgUserNotFound)
+	}
+	q, args := `SELECT pref_email, pref_push FROM users WHERE id = ?`, []any{userID}
+	if !patch.Empty() {
+		q = `UPDATE users SET pref_email = COALESCE(?, pref_email), pref_push = COALESCE(?, pref_push), updated_at = ?
+			WHERE id = ? RETURNING pref_email, pref_push`
+		args = []any{patch.Email, patch.Push, s.d.Time(now), userID}
+	}
+	err = s.inTx(ctx, "update preferences", func(t *tx) error {
+		_, err := one(t, msgUserNotFound, scanInto(&p.Email, &p.Push), q, args...)
+		return err
+	})
+	return p, err
+}
+
+// ListUsers returns one page of users, newest first, and the total count,
+// both from one snapshot. An offset past the end gives an empty page.
+func (s *Store) ListUsers(ctx context.Context, limit, offset int) (users []usersvc.User, total int, err error) {
+	err = s.readTx(ctx, "list users", func(t *tx) error {
+		if _, err := one(t, "", scanInto(&total), `SELECT count(*) FROM users`); err != nil {
+			return err
+		}
+		users, err = all(t, scanUser, `SELECT `+userColumns+` FROM users
+			ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`, max(limit, 0), max(offset, 0))
+		return err
+	})
+	return users, total, err
+}
+
+// UsersByIDs returns the users among ids that exist, in one statement.
+func (s *Store) UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, error) {
+	if ids = uuids(ids); len(ids) == 0 {
+		return []usersvc.User{}, nil
+	}
+	users, err := all(s.reader(ctx, "users by ids"), scanUser,
+		`SELECT `+userColumns+` FROM users WHERE `+s.d.InList("id"), s.d.List(ids))
+	return users, s.fail(ctx, "users by ids", err)
+}
+
+// UpdateName changes the user's name, or ENotFound.
+func (s *Store) UpdateName(ctx context.Context, userID, name string, now time.Time) (*usersvc.User, error) {
+	if !goodText(name) {
+		return nil, badText("name")
+	}
+	return s.updateUser(ctx, "update name", userID, nil,
+		`UPDATE users SET name = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns, name, s.d.Time(now), userID)
+}
+
+// SetActive enables or disables the user, or ENotFound. Disabling also
+// moves the credential version on and revokes every refresh family of the
+// user, in the same transaction, so that no login racing it keeps a
+// session, even once the user is enabled again.
+func (s *Store) SetActive(ctx context.Context, userID string, active bool, now time.Time) (*usersvc.User, error) {
+	bump, after := 1, func(t *tx) error {
+		_, err := t.revokeFamilies(userID, "", now)
+		return err
+	}
+	if active {
+		bump, after = 0, nil
+	}
+	return s.updateUser(ctx, "set active", userID, after,
+		`UPDATE users SET is_active = ?, cred_version = cred_version + ?, updated_at = ?
+		WHERE id = ? RETURNING `+userColumns, active, bump, s.d.Time(now), userID)
+}
+
+// updateUser runs, in a transaction, q, which changes the user and
+// returns its columns, then after (when set). The user's row is changed
+// first, so that its lock orders the transaction against logins (see
+// CreateRefreshFamily).
+func (s *Store) updateUser(ctx context.Context, op, userID string, after func(t *tx) error, q string, args ...any) (*usersvc.User, error) {
+	if !isUUID(userID) {
+		return nil, notFound(msgUserNotFound)
+	}
+	var u usersvc.User
+	err := s.inTx(ctx, op, func(t *tx) (err error) {
+		if u, err = one(t, msgUserNotFound, scanUser, q, args...); err != nil || after == nil {
+			return err
+		}
+		return after(t)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// DeleteUser removes the user; its devices and refresh tokens go with it
+// (ON DELETE CASCADE), in one statement. ENotFound when there is no such
+// user.
+func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+	if !isUUID(userID) {
+		return notFound(msgUserNotFound)
+	}
+	_, err := s.execTx(ctx, "delete user", msgUserNotFound, `DELETE FROM users WHERE id = ?`, userID)
+	return err
+}
+
+// ImportUser inserts u as it is (id, timestamps, flags) with its password
+// hash and devices, unless a user with u.ID exists: then it changes nothing
+// and returns false. The tokens u brings (its current token and those of
+// its devices) move to it from any other user, as on registration. The
+// devices are as account.PrepareImport made them. All of it is one
+// transaction.
+func (s *Store) ImportUser(ctx context.Context, u *usersvc.User, passwordHash string, devices []usersvc.Device) (inserted bool, err error) {
+	if !isUUID(u.ID) {
+		return false, notFound(msgUserNotFound)
+	}
+	tokens := tokenList(u.PushToken)
+	for _, d := range devices {
+		if !isUUID(d.ID) || !goodText(d.Token, d.DeviceType) || (d.DeviceID != nil && !goodText(*d.DeviceID)) {
+			return false, badText("devices")
+		}
+		tokens = append(tokens, d.Token)
+	}
+	if err := userText(u); err != nil {
+		return false, err
+	}
+	u.CreatedAt, u.UpdatedAt = ts(u.CreatedAt), ts(u.UpdatedAt)
+	err = s.inTx(ctx, "import user", func(t *tx) error {
+		inserted = false
+		if err := s.d.LockTokens(ctx, t.db, tokens); err != nil {
+			return err
+		}
+		if ok, err := t.insertUser(u, passwordHash, true); err != nil || !ok {
+			return err
+		}
+		for _, token := range tokens {
+			if _, err := t.releaseToken(u.ID, token, u.UpdatedAt); err != nil {
+				return err
+			}
+		}
+		for _, d := range devices {
+			if _, err := t.exec(`INSERT INTO devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				d.ID, u.ID, d.DeviceID, d.Token, d.DeviceType,
+				s.d.Time(d.CreatedAt), s.d.Time(d.UpdatedAt), s.d.Time(d.LastSeenAt)); err != nil {
+				return err
+			}
+		}
+		inserted = true
+		return nil
+	})
+	return inserted, err
+}
