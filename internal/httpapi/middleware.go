@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -250,6 +251,37 @@ func pathUserID(r *http.Request) string {
 		return s
 	}
 	return id.String()
+}
+
+// checkTarget answers, before any route sees it, a request whose path is
+// not in its clean form (an empty, "." or ".." segment): ServeMux would
+// answer it with an HTML redirect to the clean path; it is a 404 in the
+// envelope, never cached.
+func (s *Server) checkTarget(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.EscapedPath(); p != cleanPath(p) {
+			w.Header().Set("Cache-Control", "no-store")
+			fail(w, r, s.logger, usersvc.Errorf(usersvc.ENotFound, "Not found"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is the form ServeMux redirects a path to: rooted, without
+// empty, "." or ".." segments, a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // RemoteAddr returns the address of the peer, ignoring X-Forwarded-For.
