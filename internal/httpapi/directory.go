@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -110,12 +109,7 @@ func handleBatchUsers(accounts *account.Service) handlerFunc {
 			return err
 		}
 		f := newFields(m)
-		var ids []string
-		if raw, ok := f.raw("user_ids"); !ok {
-			f.add("user_ids", usersvc.MsgRequired)
-		} else if json.Unmarshal(raw, &ids) != nil || raw[0] != '[' {
-			f.add("user_ids", "Must be a list of ids")
-		}
+		ids := f.strs("user_ids", "Must be a list of ids")
 		f.unknown()
 		if err := f.err(); err != nil {
 			return err
@@ -170,12 +164,7 @@ func handleInvalidatePushTokens(accounts *account.Service) handlerFunc {
 			return err
 		}
 		f := newFields(m)
-		var tokens []string
-		if raw, ok := f.raw("push_tokens"); !ok {
-			f.add("push_tokens", usersvc.MsgRequired)
-		} else if json.Unmarshal(raw, &tokens) != nil || raw[0] != '[' {
-			f.add("push_tokens", "Must be a list of strings")
-		}
+		tokens := f.strs("push_tokens", "Must be a list of strings")
 		if reason, ok := f.str("reason", false); ok && reason == "" {
 			f.add("reason", "Must not be empty")
 		}

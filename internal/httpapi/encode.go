@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -226,7 +227,31 @@ func (f *fields) str(name string, required bool) (string, bool) {
 		f.add(name, usersvc.MsgNotString)
 		return "", false
 	}
+	if strings.ContainsRune(s, 0) {
+		f.add(name, msgNUL)
+		return "", false
+	}
 	return s, true
+}
+
+// strs reads a member that must be a list of strings; notList is the
+// message when it is something else.
+func (f *fields) strs(name, notList string) []string {
+	v, ok := f.raw(name)
+	if !ok {
+		f.add(name, usersvc.MsgRequired)
+		return nil
+	}
+	var list []string
+	if v[0] != '[' || json.Unmarshal(v, &list) != nil {
+		f.add(name, notList)
+		return nil
+	}
+	if slices.ContainsFunc(list, func(s string) bool { return strings.ContainsRune(s, 0) }) {
+		f.add(name, msgNUL)
+		return nil
+	}
+	return list
 }
 
 // nullableStr reads a member that is a string or null: it returns nil for null.
@@ -274,6 +299,10 @@ func (f *fields) object(name string) *fields {
 	}
 	return &fields{prefix: f.prefix + name + ".", m: m, fe: f.fe, asked: map[string]bool{}}
 }
+
+// msgNUL is the message of a string that holds U+0000, which no field
+// accepts (PostgreSQL cannot store it).
+const msgNUL = "Must not contain NUL characters"
 
 // unknown records every member that was not asked for.
 func (f *fields) unknown() {

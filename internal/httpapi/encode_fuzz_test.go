@@ -21,11 +21,11 @@ var bodySeeds = []string{
 	`{"preferences":{"email":true,"push":false}}`, `{"preferences":{"email":true,"email":false}}`, `{"preferences":[]}`,
 	`{"preferences":null,"push_token":null}`, `{"email":123,"password":true,"name":{}}`, `{"Email":"a@b.co"}`,
 	`{"refresh":"a.b.c"}`, `{"a":"\ud800"}`, `{"a":1e999}`, `{"a":-0.0e-0}`, `{"a":[[[[[[[[]]]]]]]]}`,
-	"\ufeff{}", `{"is_admin":true,"id":"x"}`, `{"email":"a@b.co"}` + strings.Repeat(" ", 100), `{"a":"` + strings.Repeat("\\\\", 50) + `"}`,
+	"\ufeff{}", `{"is_admin":true,"id":"x"}`, `{"email":"a\u0000b"}`, `{"preferences":{"name":"\u0000"}}`, `{"email":"a@b.co"}` + strings.Repeat(" ", 100), `{"a":"` + strings.Repeat("\\\\", 50) + `"}`,
 }
 
 // fieldMessages is every message a field may get from the decoding helpers.
-var fieldMessages = []string{usersvc.MsgRequired, usersvc.MsgNotString, usersvc.MsgNotBoolean, usersvc.MsgNotObject, usersvc.MsgUnknownField}
+var fieldMessages = []string{usersvc.MsgRequired, usersvc.MsgNotString, usersvc.MsgNotBoolean, usersvc.MsgNotObject, usersvc.MsgUnknownField, msgNUL}
 
 // FuzzParseObject checks the strict object decoder: it never panics, what
 // it accepts is one valid JSON object with unique keys that survives a

@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -253,19 +255,41 @@ func pathUserID(r *http.Request) string {
 	return id.String()
 }
 
-// checkTarget answers, before any route sees it, a request whose path is
-// not in its clean form (an empty, "." or ".." segment): ServeMux would
-// answer it with an HTML redirect to the clean path; it is a 404 in the
-// envelope, never cached.
+// checkTarget answers, before any route sees them, requests whose target
+// no route should read: a path segment or a query key or value that holds
+// NUL or is not valid UTF-8 (400), and a path that is not in its clean form
+// (a "//", "." or ".." segment), which ServeMux would answer with an HTML
+// redirect (404). Both answers are the envelope, never cached.
 func (s *Server) checkTarget(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.EscapedPath(); p != cleanPath(p) {
-			w.Header().Set("Cache-Control", "no-store")
-			fail(w, r, s.logger, usersvc.Errorf(usersvc.ENotFound, "Not found"))
+		var err error
+		switch {
+		case !cleanText(r.URL.Path):
+			err = usersvc.Errorf(usersvc.EInvalid, "The path must be valid UTF-8 without NUL characters")
+		case !cleanQuery(r.URL.Query()):
+			err = usersvc.Errorf(usersvc.EInvalid, "Query parameters must be valid UTF-8 without NUL characters")
+		case r.URL.EscapedPath() != cleanPath(r.URL.EscapedPath()):
+			err = usersvc.Errorf(usersvc.ENotFound, "Not found")
+		default:
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		w.Header().Set("Cache-Control", "no-store")
+		fail(w, r, s.logger, err)
 	})
+}
+
+// cleanText reports whether s is valid UTF-8 without NUL.
+func cleanText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// cleanQuery reports whether every key and value of q is cleanText.
+func cleanQuery(q url.Values) bool {
+	for k, vs := range q {
+		if !cleanText(k) || slices.ContainsFunc(vs, func(v string) bool { return !cleanText(v) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // cleanPath is the form ServeMux redirects a path to: rooted, without
