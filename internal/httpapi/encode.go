@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -164,7 +165,7 @@ func parseObject(b []byte) (map[string]json.RawMessage, error) {
 			return nil, errInvalidJSON
 		}
 		if _, dup := m[key]; dup {
-			return nil, usersvc.Errorf(usersvc.EInvalid, "Invalid JSON body: duplicated key %q", key)
+			return nil, usersvc.Errorf(usersvc.EInvalid, "Invalid JSON body: duplicated key %q", clip(key))
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
@@ -304,11 +305,50 @@ func (f *fields) object(name string) *fields {
 // accepts (PostgreSQL cannot store it).
 const msgNUL = "Must not contain NUL characters"
 
-// unknown records every member that was not asked for.
+// Bounds on what an answer repeats of a client's keys, so that its size
+// does not grow with theirs.
+const (
+	maxKeyEcho     = 64 // characters of a key
+	maxUnknownEcho = 10 // unknown keys listed by name
+)
+
+// clip returns key, cut to maxKeyEcho characters and an ellipsis.
+func clip(key string) string {
+	n := 0
+	for i := range key {
+		if n == maxKeyEcho {
+			return key[:i] + "…"
+		}
+		n++
+	}
+	return key
+}
+
+// unknown records every member that was not asked for: the first
+// maxUnknownEcho by (clipped) name in sorted order, then how many more
+// under the name "…".
 func (f *fields) unknown() {
+	var keys []string
 	for k := range f.m {
 		if !f.asked[k] {
-			f.add(k, usersvc.MsgUnknownField)
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	listed := map[string]bool{}
+	for i, k := range keys {
+		if len(listed) == maxUnknownEcho {
+			more := "unknown fields"
+			if len(keys)-i == 1 {
+				more = "unknown field"
+			}
+			f.add("…", fmt.Sprintf("And %d more %s", len(keys)-i, more))
+			return
+		}
+		name := clip(k)
+		if !listed[name] {
+			listed[name] = true
+			f.add(name, usersvc.MsgUnknownField)
 		}
 	}
 }
