@@ -1,7 +1,8 @@
 package httpapi
 
 import (
-	"encoding/json"
+	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -55,12 +56,25 @@ func queryInt(r *http.Request, name string, def int, fe usersvc.FieldErrors) int
 	return n
 }
 
+// lastPage is the highest page whose offset fits in an int at limit; a
+// limit out of range (refused by ListUsers) puts no bound.
+func lastPage(limit int) int {
+	if limit <= 1 || limit > account.MaxPageLimit {
+		return math.MaxInt
+	}
+	return math.MaxInt/limit + 1
+}
+
 func handleListUsers(accounts *account.Service) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		p := principalOf(r)
 		fe := usersvc.FieldErrors{}
 		page := queryInt(r, "page", 1, fe)
 		limit := queryInt(r, "limit", 20, fe)
+		if last := lastPage(limit); page > last {
+			// Its offset, (page-1)*limit, would overflow.
+			fe.Add("page", fmt.Sprintf("Must be at most %d with a limit of %d", last, limit))
+		}
 		if err := fe.Err(); err != nil {
 			return err
 		}
@@ -95,12 +109,7 @@ func handleBatchUsers(accounts *account.Service) handlerFunc {
 			return err
 		}
 		f := newFields(m)
-		var ids []string
-		if raw, ok := f.raw("user_ids"); !ok {
-			f.add("user_ids", usersvc.MsgRequired)
-		} else if json.Unmarshal(raw, &ids) != nil || raw[0] != '[' {
-			f.add("user_ids", "Must be a list of ids")
-		}
+		ids := f.strs("user_ids", "Must be a list of ids")
 		f.unknown()
 		if err := f.err(); err != nil {
 			return err
@@ -155,12 +164,7 @@ func handleInvalidatePushTokens(accounts *account.Service) handlerFunc {
 			return err
 		}
 		f := newFields(m)
-		var tokens []string
-		if raw, ok := f.raw("push_tokens"); !ok {
-			f.add("push_tokens", usersvc.MsgRequired)
-		} else if json.Unmarshal(raw, &tokens) != nil || raw[0] != '[' {
-			f.add("push_tokens", "Must be a list of strings")
-		}
+		tokens := f.strs("push_tokens", "Must be a list of strings")
 		if reason, ok := f.str("reason", false); ok && reason == "" {
 			f.add("reason", "Must not be empty")
 		}

@@ -150,3 +150,42 @@ func TestJWKS(t *testing.T) {
 		t.Errorf("HS256 JWKS = %s", r.Raw)
 	}
 }
+
+// TestListUsersPageOverflow checks that a page whose offset, (page-1)*limit,
+// does not fit in an int is refused, instead of wrapping to another page.
+func TestListUsersPageOverflow(t *testing.T) {
+	h := newHarness(t)
+	h.register("Only User")
+	svc := []string{"X-Service-API-Key", serviceKey}
+	for _, c := range []struct {
+		query, err string
+	}{
+		{"?page=9223372036854775807", "page: Must be at most 461168601842738791 with a limit of 20"},
+		{"?page=9223372036854775807&limit=1", ""}, // fits: an empty page
+		{"?page=9223372036854775807&limit=2", "page: Must be at most 4611686018427387904 with a limit of 2"},
+		{"?page=4611686018427387905&limit=2", "page: Must be at most 4611686018427387904 with a limit of 2"},
+		{"?page=4611686018427387904&limit=2", ""},
+		{"?page=92233720368547760&limit=100", "page: Must be at most 92233720368547759 with a limit of 100"},
+		{"?page=92233720368547759&limit=100", ""},
+		{"?page=461168601842738792", "page: Must be at most 461168601842738791 with a limit of 20"},
+		{"?page=9223372036854775808", "page: Must be a whole number"},
+		// A limit out of range is refused for itself, with no bound on the page.
+		{"?page=9223372036854775807&limit=0", "limit: Must be a whole number from 1 to 100"},
+		{"?page=9223372036854775807&limit=1000", "limit: Must be a whole number from 1 to 100"},
+	} {
+		t.Run(c.query, func(t *testing.T) {
+			r := h.do("GET", "/api/v1/users/"+c.query, nil, svc...)
+			if c.err != "" {
+				expect(t, r, http.StatusBadRequest, c.err)
+				return
+			}
+			expect(t, r, http.StatusOK, "")
+			if list := r.Body["data"].([]any); len(list) != 0 {
+				t.Errorf("page holds %d users: %s", len(list), r.Raw)
+			}
+			if m := r.Body["meta"].(map[string]any); m["total"] != 1.0 || m["has_next"] != false || m["has_previous"] != true {
+				t.Errorf("meta = %v", m)
+			}
+		})
+	}
+}

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -163,7 +165,7 @@ func parseObject(b []byte) (map[string]json.RawMessage, error) {
 			return nil, errInvalidJSON
 		}
 		if _, dup := m[key]; dup {
-			return nil, usersvc.Errorf(usersvc.EInvalid, "Invalid JSON body: duplicated key %q", key)
+			return nil, usersvc.Errorf(usersvc.EInvalid, "Invalid JSON body: duplicated key %q", clip(key))
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
@@ -226,7 +228,31 @@ func (f *fields) str(name string, required bool) (string, bool) {
 		f.add(name, usersvc.MsgNotString)
 		return "", false
 	}
+	if strings.ContainsRune(s, 0) {
+		f.add(name, msgNUL)
+		return "", false
+	}
 	return s, true
+}
+
+// strs reads a member that must be a list of strings; notList is the
+// message when it is something else.
+func (f *fields) strs(name, notList string) []string {
+	v, ok := f.raw(name)
+	if !ok {
+		f.add(name, usersvc.MsgRequired)
+		return nil
+	}
+	var list []string
+	if v[0] != '[' || json.Unmarshal(v, &list) != nil {
+		f.add(name, notList)
+		return nil
+	}
+	if slices.ContainsFunc(list, func(s string) bool { return strings.ContainsRune(s, 0) }) {
+		f.add(name, msgNUL)
+		return nil
+	}
+	return list
 }
 
 // nullableStr reads a member that is a string or null: it returns nil for null.
@@ -275,11 +301,54 @@ func (f *fields) object(name string) *fields {
 	return &fields{prefix: f.prefix + name + ".", m: m, fe: f.fe, asked: map[string]bool{}}
 }
 
-// unknown records every member that was not asked for.
+// msgNUL is the message of a string that holds U+0000, which no field
+// accepts (PostgreSQL cannot store it).
+const msgNUL = "Must not contain NUL characters"
+
+// Bounds on what an answer repeats of a client's keys, so that its size
+// does not grow with theirs.
+const (
+	maxKeyEcho     = 64 // characters of a key
+	maxUnknownEcho = 10 // unknown keys listed by name
+)
+
+// clip returns key, cut to maxKeyEcho characters and an ellipsis.
+func clip(key string) string {
+	n := 0
+	for i := range key {
+		if n == maxKeyEcho {
+			return key[:i] + "…"
+		}
+		n++
+	}
+	return key
+}
+
+// unknown records every member that was not asked for: the first
+// maxUnknownEcho by (clipped) name in sorted order, then how many more
+// under the name "…".
 func (f *fields) unknown() {
+	var keys []string
 	for k := range f.m {
 		if !f.asked[k] {
-			f.add(k, usersvc.MsgUnknownField)
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	listed := map[string]bool{}
+	for i, k := range keys {
+		if len(listed) == maxUnknownEcho {
+			more := "unknown fields"
+			if len(keys)-i == 1 {
+				more = "unknown field"
+			}
+			f.add("…", fmt.Sprintf("And %d more %s", len(keys)-i, more))
+			return
+		}
+		name := clip(k)
+		if !listed[name] {
+			listed[name] = true
+			f.add(name, usersvc.MsgUnknownField)
 		}
 	}
 }

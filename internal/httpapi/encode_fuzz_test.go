@@ -3,9 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,11 +23,15 @@ var bodySeeds = []string{
 	`{"preferences":{"email":true,"push":false}}`, `{"preferences":{"email":true,"email":false}}`, `{"preferences":[]}`,
 	`{"preferences":null,"push_token":null}`, `{"email":123,"password":true,"name":{}}`, `{"Email":"a@b.co"}`,
 	`{"refresh":"a.b.c"}`, `{"a":"\ud800"}`, `{"a":1e999}`, `{"a":-0.0e-0}`, `{"a":[[[[[[[[]]]]]]]]}`,
-	"\ufeff{}", `{"is_admin":true,"id":"x"}`, `{"email":"a@b.co"}` + strings.Repeat(" ", 100), `{"a":"` + strings.Repeat("\\\\", 50) + `"}`,
+	"\ufeff{}", `{"is_admin":true,"id":"x"}`, `{"email":"a\u0000b"}`, `{"preferences":{"name":"\u0000"}}`,
+	`{"` + strings.Repeat("k", 70) + `":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12}`, `{"email":"a@b.co"}` + strings.Repeat(" ", 100), `{"a":"` + strings.Repeat("\\\\", 50) + `"}`,
 }
 
-// fieldMessages is every message a field may get from the decoding helpers.
-var fieldMessages = []string{usersvc.MsgRequired, usersvc.MsgNotString, usersvc.MsgNotBoolean, usersvc.MsgNotObject, usersvc.MsgUnknownField}
+// fieldMessages is every message a field may get from the decoding helpers,
+// but the count of unknown fields left unnamed (moreUnknown).
+var fieldMessages = []string{usersvc.MsgRequired, usersvc.MsgNotString, usersvc.MsgNotBoolean, usersvc.MsgNotObject, usersvc.MsgUnknownField, msgNUL}
+
+var moreUnknown = regexp.MustCompile(`^And [0-9]+ more unknown fields?$`)
 
 // FuzzParseObject checks the strict object decoder: it never panics, what
 // it accepts is one valid JSON object with unique keys that survives a
@@ -116,16 +122,32 @@ func FuzzParseObject(f *testing.F) {
 		if err != nil && statusOf(usersvc.ErrorCode(err)) != http.StatusBadRequest {
 			t.Fatalf("field problems give %d", statusOf(usersvc.ErrorCode(err)))
 		}
+		top := 0
 		for name, msgs := range fs.fe {
+			if strings.HasPrefix(name, "preferences.") {
+				continue
+			}
+			top++
 			_, member := m[name]
-			if !member && name != "email" && !strings.HasPrefix(name, "preferences.") {
+			if clipped, ok := strings.CutSuffix(name, "…"); ok && !member && clipped != "" {
+				// A key cut to 64 characters.
+				if utf8.RuneCountInString(clipped) != 64 || !slices.ContainsFunc(slices.Collect(maps.Keys(m)), func(k string) bool { return strings.HasPrefix(k, clipped) }) {
+					t.Fatalf("problem reported for %q, which is not a key of %q cut short", name, b)
+				}
+				member = true
+			}
+			if !member && name != "email" && name != "…" {
 				t.Fatalf("problem reported for %q, which is not in %q", name, b)
 			}
 			for _, msg := range msgs {
-				if !slices.Contains(fieldMessages, msg) {
+				if !slices.Contains(fieldMessages, msg) && !(name == "…" && moreUnknown.MatchString(msg)) {
 					t.Fatalf("field %q: unknown message %q", name, msg)
 				}
 			}
+		}
+		// The four members asked for, at most 10 unknown keys and the count of the others.
+		if top > 15 {
+			t.Fatalf("%d top-level problems reported for %q", top, b)
 		}
 		if _, ok := m["email"]; !ok && !slices.Contains(fs.fe["email"], usersvc.MsgRequired) {
 			t.Fatal("a missing required field is not reported")

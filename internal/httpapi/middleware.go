@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -183,21 +186,33 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+// msgAmbiguousCredentials answers a request that presents more than one credential.
+const msgAmbiguousCredentials = "Send one credential: one Authorization header or one X-Service-API-Key header"
+
 // authenticate runs h with the caller's principal in the request context:
 // the user of a bearer access token in Authorization, or the service of a
 // key in X-Service-API-Key, or nobody when neither is sent. Bad credentials
-// are a 401. Tokens are never read from the URL.
+// are a 401; two Authorization headers, two keys, or a token and a key are
+// a 400, since no one of them is the caller. Tokens are never read from the
+// URL.
 func authenticate(accounts *account.Service, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		var bearer string
-		if auth := r.Header.Get("Authorization"); auth != "" {
-			scheme, tok, ok := strings.Cut(auth, " ")
+		auth, keys := r.Header.Values("Authorization"), r.Header.Values("X-Service-API-Key")
+		if len(auth) > 1 || len(keys) > 1 || len(auth) == 1 && auth[0] != "" && len(keys) == 1 && keys[0] != "" {
+			return usersvc.Errorf(usersvc.EInvalid, msgAmbiguousCredentials)
+		}
+		var bearer, key string
+		if len(auth) == 1 && auth[0] != "" {
+			scheme, tok, ok := strings.Cut(auth[0], " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 				return usersvc.Errorf(usersvc.EUnauthorized, "Authorization header must be: Bearer <token>")
 			}
 			bearer = strings.TrimSpace(tok)
 		}
-		p, err := accounts.Authenticate(r.Context(), bearer, r.Header.Get("X-Service-API-Key"))
+		if len(keys) == 1 {
+			key = keys[0]
+		}
+		p, err := accounts.Authenticate(r.Context(), bearer, key)
 		if err != nil {
 			return err
 		}
@@ -238,6 +253,59 @@ func pathUserID(r *http.Request) string {
 		return s
 	}
 	return id.String()
+}
+
+// checkTarget answers, before any route sees them, requests whose target
+// no route should read: a path segment or a query key or value that holds
+// NUL or is not valid UTF-8 (400), and a path that is not in its clean form
+// (a "//", "." or ".." segment), which ServeMux would answer with an HTML
+// redirect (404). Both answers are the envelope, never cached.
+func (s *Server) checkTarget(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		switch {
+		case !cleanText(r.URL.Path):
+			err = usersvc.Errorf(usersvc.EInvalid, "The path must be valid UTF-8 without NUL characters")
+		case !cleanQuery(r.URL.Query()):
+			err = usersvc.Errorf(usersvc.EInvalid, "Query parameters must be valid UTF-8 without NUL characters")
+		case r.URL.EscapedPath() != cleanPath(r.URL.EscapedPath()):
+			err = usersvc.Errorf(usersvc.ENotFound, "Not found")
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		fail(w, r, s.logger, err)
+	})
+}
+
+// cleanText reports whether s is valid UTF-8 without NUL.
+func cleanText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// cleanQuery reports whether every key and value of q is cleanText.
+func cleanQuery(q url.Values) bool {
+	for k, vs := range q {
+		if !cleanText(k) || slices.ContainsFunc(vs, func(v string) bool { return !cleanText(v) }) {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanPath is the form ServeMux redirects a path to: rooted, without
+// empty, "." or ".." segments, a trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // RemoteAddr returns the address of the peer, ignoring X-Forwarded-For.

@@ -53,4 +53,5 @@ func TestOnPostgres(t *testing.T) {
 			t.Errorf("token did not move: %s", r.Raw)
 		}
 	})
+	t.Run("NUL and invalid UTF-8", func(t *testing.T) { checkTextRefusals(t, h) })
 }

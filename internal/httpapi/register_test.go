@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -212,4 +213,91 @@ func TestConcurrentRegistrationOfOneEmail(t *testing.T) {
 	if created != 1 || conflicts != n-1 {
 		t.Fatalf("statuses %v: %d created, %d conflicts; want 1 and %d", statuses, created, conflicts, n-1)
 	}
+}
+
+// TestUnknownFieldsEcho checks that the answer to unknown or duplicated keys
+// repeats at most 64 characters of each and names at most 10, whatever
+// the client sent.
+func TestUnknownFieldsEcho(t *testing.T) {
+	h := newHarness(t)
+	valid := map[string]any{"email": "echo@example.com", "password": "Str0ng!Passw0rd", "name": "Echo"}
+	with := func(extra map[string]any) map[string]any {
+		m := map[string]any{}
+		for k, v := range valid {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	huge := strings.Repeat("k", 900<<10)
+
+	t.Run("one huge key", func(t *testing.T) {
+		r := h.do("POST", "/api/v1/users/", with(map[string]any{huge: 1}))
+		clipped := strings.Repeat("k", 64) + "…"
+		expect(t, r, http.StatusBadRequest, clipped+": Unknown field")
+		if fe := fieldErrors(r); len(fe) != 1 || fe[clipped] == nil {
+			t.Errorf("data = %v", fe)
+		}
+		if len(r.Raw) > 1024 {
+			t.Errorf("answer of %d bytes", len(r.Raw))
+		}
+	})
+
+	t.Run("many keys", func(t *testing.T) {
+		extra := map[string]any{}
+		for i := range 400 {
+			extra[fmt.Sprintf("%03d%s", i, strings.Repeat("é", 1000))] = i
+		}
+		r := h.do("POST", "/api/v1/users/", with(extra))
+		expect(t, r, http.StatusBadRequest, "")
+		fe := fieldErrors(r)
+		if len(fe) != 11 {
+			t.Errorf("data has %d fields: %v", len(fe), fe)
+		}
+		for i := range 10 {
+			name := fmt.Sprintf("%03d%s…", i, strings.Repeat("é", 61))
+			if !slices.Equal(fe[name], []string{"Unknown field"}) {
+				t.Errorf("%s: %v", name, fe[name])
+			}
+		}
+		if !slices.Equal(fe["…"], []string{"And 390 more unknown fields"}) {
+			t.Errorf("…: %v", fe["…"])
+		}
+		if !strings.HasSuffix(r.str("error"), "; …: And 390 more unknown fields") {
+			t.Errorf("error = %q", r.str("error"))
+		}
+		if len(r.Raw) > 8<<10 {
+			t.Errorf("answer of %d bytes", len(r.Raw))
+		}
+	})
+
+	t.Run("eleven keys", func(t *testing.T) {
+		extra := map[string]any{}
+		for i := range 11 {
+			extra[fmt.Sprintf("x%02d", i)] = i
+		}
+		fe := fieldErrors(h.do("POST", "/api/v1/users/", with(extra)))
+		if len(fe) != 11 || fe["x09"] == nil || fe["x10"] != nil || !slices.Equal(fe["…"], []string{"And 1 more unknown field"}) {
+			t.Errorf("data = %v", fe)
+		}
+	})
+
+	t.Run("nested", func(t *testing.T) {
+		prefs := map[string]any{"email": true}
+		for i := range 12 {
+			prefs[fmt.Sprintf("p%02d", i)] = i
+		}
+		fe := fieldErrors(h.do("POST", "/api/v1/users/", with(map[string]any{"preferences": prefs})))
+		if len(fe) != 11 || fe["preferences.p00"] == nil || !slices.Equal(fe["preferences.…"], []string{"And 2 more unknown fields"}) {
+			t.Errorf("data = %v", fe)
+		}
+	})
+
+	t.Run("duplicated huge key", func(t *testing.T) {
+		key := strings.Repeat("k", 400<<10)
+		r := h.do("POST", "/api/v1/users/", `{"`+key+`":1,"`+key+`":2}`)
+		expect(t, r, http.StatusBadRequest, `Invalid JSON body: duplicated key "`+strings.Repeat("k", 64)+`…"`)
+	})
 }

@@ -71,7 +71,7 @@ func NewServer(logger *slog.Logger, cfg Config, accounts *account.Service, healt
 	}
 	s := &Server{logger: logger, accounts: accounts, health: health, cfg: cfg, mux: http.NewServeMux()}
 	s.routes()
-	var inner http.Handler = s.mux
+	inner := s.checkTarget(s.mux)
 	if cfg.Instrument != nil {
 		inner = cfg.Instrument(inner, routeOf)
 	}

@@ -259,6 +259,55 @@ func TestHealth(t *testing.T) {
 	}
 }
 
+// TestAmbiguousCredentials checks that a request presenting more than one
+// credential is a 400, whichever of them is good: no "first one wins".
+func TestAmbiguousCredentials(t *testing.T) {
+	h := newHarness(t)
+	alice := h.register("Alice Twice")
+	bob := h.register("Bob Twice")
+	const want = "Send one credential: one Authorization header or one X-Service-API-Key header"
+	for _, c := range []struct {
+		name    string
+		headers [][2]string
+	}{
+		{"two bearer tokens", [][2]string{{"Authorization", "Bearer " + alice.Access}, {"Authorization", "Bearer " + bob.Access}}},
+		{"one token twice", [][2]string{{"Authorization", "Bearer " + alice.Access}, {"Authorization", "Bearer " + alice.Access}}},
+		{"a token and an empty header", [][2]string{{"Authorization", "Bearer " + alice.Access}, {"Authorization", ""}}},
+		{"a token and a service key", [][2]string{{"Authorization", "Bearer " + alice.Access}, {"X-Service-API-Key", serviceKey}}},
+		{"a bad token and a service key", [][2]string{{"Authorization", "Bearer nope"}, {"X-Service-API-Key", serviceKey}}},
+		{"basic and a service key", [][2]string{{"Authorization", "Basic YTpi"}, {"X-Service-API-Key", serviceKey}}},
+		{"two service keys", [][2]string{{"X-Service-API-Key", serviceKey}, {"X-Service-API-Key", invalidatorKey}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, rt := range []struct{ method, path string }{
+				{"GET", "/api/v1/users/" + alice.ID},
+				{"GET", "/api/v1/users/" + alice.ID + "/push_tokens/"},
+				{"DELETE", "/api/v1/users/" + alice.ID},
+				{"GET", "/api/v1/users/"},
+				{"POST", "/api/v1/users/batch"},
+				{"POST", "/api/v1/push_tokens/invalidate"},
+			} {
+				req := h.request(rt.method, rt.path, nil)
+				for _, kv := range c.headers {
+					req.Header.Add(kv[0], kv[1])
+				}
+				r := h.send(req)
+				expect(t, r, http.StatusBadRequest, want)
+			}
+		})
+	}
+	// Alice is still there: the DELETE above was refused.
+	expect(t, h.do("GET", "/api/v1/users/"+alice.ID, nil, bearer(alice.Access)...), http.StatusOK, "")
+	// One credential, with an empty header of the other kind, is not ambiguous.
+	expect(t, h.do("GET", "/api/v1/users/"+alice.ID, nil, "X-Service-API-Key", serviceKey), http.StatusOK, "")
+	req := h.request("GET", "/api/v1/users/"+alice.ID, nil, bearer(alice.Access)...)
+	req.Header["X-Service-Api-Key"] = []string{""}
+	expect(t, h.send(req), http.StatusOK, "")
+	req = h.request("GET", "/api/v1/users/"+alice.ID, nil, "X-Service-API-Key", serviceKey)
+	req.Header["Authorization"] = []string{""}
+	expect(t, h.send(req), http.StatusOK, "")
+}
+
 // TestPublicRoutesReadNoCredentials checks that the routes open to anyone
 // answer the same whatever credentials come with the request: bad,
 // malformed or ambiguous ones are not read.
