@@ -2,6 +2,8 @@ package account
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -36,6 +38,9 @@ func (s *Service) ListUsers(ctx context.Context, p Principal, page, limit int) (
 	}
 	if limit < 1 || limit > MaxPageLimit {
 		fe.Add("limit", "Must be a whole number from 1 to 100")
+	} else if last := math.MaxInt/limit + 1; limit > 1 && page > last {
+		// Its offset, (page-1)*limit, would overflow.
+		fe.Add("page", fmt.Sprintf("Must be at most %d with a limit of %d", last, limit))
 	}
 	if err := fe.Err(); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"unicode/utf8"
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
@@ -54,10 +53,6 @@ func handleLogin(accounts *account.Service) handlerFunc {
 		f := newFields(m)
 		email, _ := f.str("email", true)
 		pw, _ := f.str("password", true)
-		if utf8.RuneCountInString(pw) > usersvc.MaxPasswordLength {
-			// No account has a longer password: refuse it before any hashing.
-			f.add("password", usersvc.MsgPasswordLong)
-		}
 		f.unknown()
 		if err := f.err(); err != nil {
 			return err
