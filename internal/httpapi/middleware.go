@@ -228,18 +228,6 @@ func principalOf(r *http.Request) account.Principal {
 	return p
 }
 
-// access runs h once the caller may have access a to the data of the user
-// named by the {user_id} path segment, so that a 401 or 403 comes before
-// anything of the body is read.
-func access(accounts *account.Service, a account.Access, h handlerFunc) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := accounts.Authorize(r.Context(), principalOf(r), pathUserID(r), a); err != nil {
-			return err
-		}
-		return h(w, r)
-	}
-}
-
 // pathUserID returns the {user_id} path segment, lowercased when it is a
 // UUID; anything that is not a UUID is returned as it is, for the access
 // rule to refuse.

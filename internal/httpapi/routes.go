@@ -4,13 +4,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 )
 
 // routes lists the whole HTTP surface of the service and who may call
 // each route: public ones read no credentials; the others run with the
-// caller's principal (see authenticate), and those of one user's data
-// check the access rule first (see access).
+// caller's principal (see authenticate), which the use case authorizes
+// before it validates (see onUser for bodies that fail to decode).
 func (s *Server) routes() {
 	s.handle("POST /api/v1/users", s.public(handleRegister(s.accounts)))
 	s.handle("POST /api/v1/users/login", s.public(handleLogin(s.accounts)))
@@ -55,10 +56,22 @@ func (s *Server) authed(h handlerFunc) http.Handler {
 	return serve(s.logger, authenticate(s.accounts, h))
 }
 
-// onUser serves h to callers who may have access a to the data of the user
-// named by the {user_id} path segment.
+// onUser serves h, a route on the data of the user named by the
+// {user_id} path segment, with access a. The use case authorizes before it
+// validates, so a caller who may not act on the user learns that first;
+// but a body that fails to decode never reaches the use case, so such an
+// error is answered only once the access rule has let the caller through.
+// The rule is checked once on every other path.
 func (s *Server) onUser(a account.Access, h handlerFunc) http.Handler {
-	return s.authed(access(s.accounts, a, h))
+	return s.authed(func(w http.ResponseWriter, r *http.Request) error {
+		err := h(w, r)
+		if usersvc.ErrorCode(err) == usersvc.EInvalid {
+			if denied := s.accounts.Authorize(r.Context(), principalOf(r), pathUserID(r), a); denied != nil {
+				return denied
+			}
+		}
+		return err
+	})
 }
 
 // handle registers h for pattern, with and without a trailing slash, both
