@@ -128,9 +128,14 @@ func TestLifecycleSetActiveAndDeleteUser(t *testing.T) {
 	if err := admin.Client.SetActive(ctx, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := anon.Login(ctx, usersvc.Credentials{Email: u.Email, Password: usersvc.Password(u.Password)}); err != nil {
-		t.Errorf("login after enabling: %v", err)
+	relog, err := anon.Login(ctx, usersvc.Credentials{Email: u.Email, Password: usersvc.Password(u.Password)})
+	if err != nil {
+		t.Fatalf("login after enabling: %v", err)
 	}
+	// The disabling ended the old session: its access token is refused.
+	_, err = u.Client.User(ctx, u.ID)
+	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
+	u.Client = s.client(t, client.WithBearerToken(relog.Tokens.Access))
 
 	clienttest.WantError(t, other.Client.DeleteUser(ctx, u.ID), client.ErrForbidden, http.StatusForbidden)
 	clienttest.WantError(t, s.client(t, client.WithServiceKey(serviceKey)).DeleteUser(ctx, u.ID), client.ErrForbidden, http.StatusForbidden)

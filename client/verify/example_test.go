@@ -26,7 +26,7 @@ func accessTokenFor(secret string) string {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tok, err := s.IssueAccess(&testUser, uuid.NewString(), time.Now())
+	tok, err := s.IssueAccess(&testUser, uuid.NewString(), "", time.Now())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -50,7 +50,7 @@ var testUser = usersvc.User{ID: "0190b7a4-5a4f-7c2e-9d3b-2f1e4a5b6c7d", Email: "
 // access issues an access token for testUser at now.
 func access(t *testing.T, s *token.Service, now time.Time) string {
 	t.Helper()
-	tok, err := s.IssueAccess(&testUser, uuid.NewString(), now)
+	tok, err := s.IssueAccess(&testUser, uuid.NewString(), "", now)
 	if err != nil {
 		t.Fatal(err)
 	}

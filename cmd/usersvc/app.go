@@ -145,11 +145,13 @@ func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
 		return nil, err
 	}
 	a.accounts = account.New(cache.Wrap(st, c), hasher, tokens, account.Options{
-		ServiceKeys:     cfg.ServiceKeys,
-		Logger:          a.logger,
-		OnSecurityEvent: a.metrics.SecurityEvent,
-		Limits:          limits,
-		OnRateLimited:   a.metrics.RateLimited,
+		ServiceKeys:          cfg.ServiceKeys,
+		Logger:               a.logger,
+		OnSecurityEvent:      a.metrics.SecurityEvent,
+		RefreshReuseInterval: cfg.RefreshReuseInterval,
+		OnSession:            a.metrics.Session,
+		Limits:               limits,
+		OnRateLimited:        a.metrics.RateLimited,
 	})
 	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
 	return a, nil

@@ -432,9 +432,20 @@ func TestClientE2EEndpoints(t *testing.T) {
 	if u, err := e2eClient(t, srv.base, client.WithBearerToken(pair.Access)).User(ctx, ada.ID); err != nil || u.ID != ada.ID {
 		t.Errorf("a call with the refreshed token: %v", err)
 	}
+	// A retry of the spent token within REFRESH_REUSE_INTERVAL gets the same
+	// successor; once the successor is spent, the spent token is reuse and
+	// ends the session.
+	again, err := anon.Refresh(ctx, adaSess.Tokens.Refresh)
+	if err != nil || again.Refresh != pair.Refresh {
+		t.Fatalf("retry of a spent refresh token: %v; same successor %v", err, err == nil && again.Refresh == pair.Refresh)
+	}
+	next, err := anon.Refresh(ctx, pair.Refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = anon.Refresh(ctx, adaSess.Tokens.Refresh)
 	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
-	_, err = anon.Refresh(ctx, pair.Refresh)
+	_, err = anon.Refresh(ctx, next.Refresh)
 	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)
 	_, err = anon.Refresh(ctx, pair.Access)
 	clienttest.WantError(t, err, client.ErrUnauthorized, http.StatusUnauthorized)

@@ -36,6 +36,7 @@ type config struct {
 	ShutdownTimeout      time.Duration
 	DrainDelay           time.Duration
 	RedisTimeout         time.Duration // bounds each call to Redis
+	RefreshReuseInterval time.Duration // a spent refresh token's retry window
 	HashConcurrency      int
 }
 
@@ -106,6 +107,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"SHUTDOWN_TIMEOUT", "25s", &c.ShutdownTimeout},
 		{"DRAIN_DELAY", "0s", &c.DrainDelay},
 		{"REDIS_TIMEOUT", "50ms", &c.RedisTimeout},
+		{"REFRESH_REUSE_INTERVAL", "10s", &c.RefreshReuseInterval},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(or(getenv(d.name), d.def))
@@ -116,6 +118,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.RedisTimeout < time.Millisecond || c.RedisTimeout > 5*time.Second {
 		return nil, bad("REDIS_TIMEOUT", "must be a Go duration from 1ms to 5s")
+	}
+	if c.RefreshReuseInterval > time.Minute {
+		return nil, bad("REFRESH_REUSE_INTERVAL", "must be a Go duration from 0s (no retries) to 1m")
 	}
 	if c.ServiceKeys, err = account.ParseServiceKeys(getenv("SERVICE_API_KEYS")); err != nil {
 		return nil, bad("SERVICE_API_KEYS", "%s", usersvc.ErrorMessage(err))

@@ -291,9 +291,18 @@ func TestServeInProcess(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("sixth login after five failures: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
+	// Rotate, retry within the reuse interval (the same successor), rotate
+	// the successor, then replay the first token: reuse.
 	refresh := data["refresh"]
-	post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh})
-	post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh})
+	_, first := post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh})
+	if status, retry := post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh}); status != 200 ||
+		retry["data"].(map[string]any)["refresh"] != first["data"].(map[string]any)["refresh"] {
+		t.Fatalf("retry of a spent refresh token: %d %v", status, retry)
+	}
+	post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": first["data"].(map[string]any)["refresh"]})
+	if status, _ := post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh}); status != 401 {
+		t.Errorf("replay after the successor was spent: %d, want 401", status)
+	}
 	req, _ := http.NewRequest("GET", base+"/metrics", nil)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
@@ -308,7 +317,11 @@ func TestServeInProcess(t *testing.T) {
 		`usersvc_password_hash_duration_seconds_count `,
 		`usersvc_refresh_reuse_total 1`,
 		`usersvc_security_events_total{event="login_failed"} 5`,
-		`usersvc_cache_misses_total{kind="user"} 1`,
+		`usersvc_cache_misses_total{kind="user"} `,
+		`usersvc_sessions_total{event="created"} 1`,
+		`usersvc_sessions_total{event="retried"} 1`,
+		`usersvc_sessions_total{event="refreshed"} 2`,
+		`usersvc_sessions_total{event="reuse_revoked"} 1`,
 		`usersvc_cache_hits_total{kind="user"} 2`, // a read, and the refresh's check of the user
 		`usersvc_rate_limit_rejections_total{limit="login_email"} 1`,
 		`usersvc_db_pool_open_connections `,

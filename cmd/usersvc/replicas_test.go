@@ -352,13 +352,25 @@ func repRefreshReuse(t *testing.T, reps []*repReplica) {
 		t.Fatalf("refresh of C's token on A: %d %s", st, repBrief(body))
 	}
 	r3 := repData(t, body)["refresh"].(string)
+	// Presented again on B within the reuse interval, while r3 is unspent:
+	// a retry, answered with the same successor.
+	st, body = repRefresh(t, b, r2)
+	if st != http.StatusOK || repData(t, body)["refresh"] != r3 {
+		t.Fatalf("a retry of a spent token on B: %d %s, want 200 with A's successor", st, repBrief(body))
+	}
+	// Spend r3 on C; r2 presented again on B is now reuse.
+	st, body = repRefresh(t, c, r3)
+	if st != http.StatusOK {
+		t.Fatalf("refresh of A's token on C: %d %s", st, repBrief(body))
+	}
+	r4 := repData(t, body)["refresh"].(string)
 	st, body = repRefresh(t, b, r2)
 	if st != http.StatusUnauthorized {
-		t.Fatalf("a spent token presented again on B: %d %s, want 401", st, repBrief(body))
+		t.Fatalf("a spent token presented again on B after its successor was spent: %d %s, want 401", st, repBrief(body))
 	}
-	// The family is dead on C: A's fresh successor fails too, and so does
+	// The family is dead on C: C's fresh successor fails too, and so does
 	// every older token.
-	if st, body = repRefresh(t, c, r3); st != http.StatusUnauthorized {
+	if st, body = repRefresh(t, c, r4); st != http.StatusUnauthorized {
 		t.Fatalf("the newest token of a reused family on C: %d %s, want 401", st, repBrief(body))
 	}
 	for i, old := range []string{u.refresh, r1} {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -25,6 +26,10 @@ const (
 	msgOwnerOnly              = "Only the user may do this for their own account"
 )
 
+// errSessionEnded is the cause of refusing an access token whose session
+// has ended.
+var errSessionEnded = errors.New("account: the session of the token has ended")
+
 // Principal is who makes a request: a user (possibly an admin) or another
 // service. The zero Principal is anonymous.
 type Principal struct {
@@ -34,7 +39,11 @@ type Principal struct {
 	IsAdmin bool
 	// Service is the name of the service key, for a service.
 	Service string
-	scopes  []string
+	// SessionID is the session (refresh family) the user's access token
+	// was issued in; empty for services and for tokens issued before
+	// sessions were named.
+	SessionID string
+	scopes    []string
 	// user is the stored user a token authenticated, loaded (through the
 	// cache) by Authenticate; nil for services and hand-made principals.
 	user *usersvc.User
@@ -140,9 +149,11 @@ func (ks ServiceKeys) match(presented string) (ServiceKey, bool) {
 // Authenticate turns request credentials into a Principal: a bearer access
 // token, or a service key. Both empty gives the anonymous principal; bad
 // credentials are EUnauthorized. A token is good only while its user exists
-// and is active: the user is looked up (through the cache) on every
-// request, so that deleting or disabling an account ends its access tokens
-// at once, and IsAdmin is the stored user's.
+// and is active, and while its session is live: the user and the ids of
+// its live sessions are looked up (through the cache) on every request, so
+// that deleting or disabling an account, a logout, a password change or
+// the end of a session ends its access tokens at once, and IsAdmin is the
+// stored user's.
 func (s *Service) Authenticate(ctx context.Context, bearer, serviceKey string) (Principal, error) {
 	if serviceKey != "" {
 		k, ok := s.keys.match(serviceKey)
@@ -168,7 +179,16 @@ func (s *Service) Authenticate(ctx context.Context, bearer, serviceKey string) (
 	if !u.IsActive {
 		return Principal{}, usersvc.Errorf(usersvc.EUnauthorized, MsgAccountDisabled)
 	}
-	return Principal{UserID: u.ID, IsAdmin: u.IsAdmin, user: u}, nil
+	if claims.SessionID != "" {
+		live, err := s.sessions.SessionIDs(ctx, u.ID, s.clock())
+		if err != nil {
+			return Principal{}, err
+		}
+		if !slices.Contains(live, claims.SessionID) {
+			return Principal{}, invalidToken(errSessionEnded)
+		}
+	}
+	return Principal{UserID: u.ID, IsAdmin: u.IsAdmin, SessionID: claims.SessionID, user: u}, nil
 }
 
 // userOf returns the user with id, reusing the one p's token was

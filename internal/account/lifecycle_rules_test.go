@@ -97,7 +97,7 @@ func TestTokenOfUnknownUser(t *testing.T) {
 	e := newRulesService(t)
 	// Validly signed, for a user that never existed.
 	ghost := &usersvc.User{ID: uuid.NewString(), Email: "ghost@example.com", Name: "Ghost", IsAdmin: true, IsActive: true}
-	access, err := e.tokens.IssueAccess(ghost, uuid.NewString(), e.clock.Now())
+	access, err := e.tokens.IssueAccess(ghost, uuid.NewString(), "", e.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,8 +131,12 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 	e.refused(t, "another session", second.Refresh)
 	e.refused(t, "a third session", third.Refresh)
 	kept := e.refresh(t, u.session.Refresh)
-	// Access tokens already issued stay valid until they expire, as after a logout.
-	if p := e.authenticate(t, third.Access); p.UserID != u.id {
+	// The access tokens of the ended sessions are refused at once; the kept
+	// session's are not.
+	if _, err := e.svc.Authenticate(t.Context(), third.Access, ""); usersvc.ErrorCode(err) != usersvc.EUnauthorized {
+		t.Errorf("the access token of an ended session: %v, want EUnauthorized", err)
+	}
+	if p := e.authenticate(t, kept.Access); p.UserID != u.id {
 		t.Errorf("authenticated as %q", p.UserID)
 	}
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/usersvc/usersvc"
@@ -35,6 +36,27 @@ type clientAddrKey struct{}
 // comes from, which the rate limits count by.
 func WithClientAddr(ctx context.Context, addr string) context.Context {
 	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+type userAgentKey struct{}
+
+// WithUserAgent returns ctx carrying the User-Agent of the client a
+// request came from, which a login records with its session.
+func WithUserAgent(ctx context.Context, ua string) context.Context {
+	return context.WithValue(ctx, userAgentKey{}, ua)
+}
+
+// maxUserAgent is how much of a User-Agent a session keeps.
+const maxUserAgent = 256
+
+// clientOf returns the User-Agent (cut to maxUserAgent bytes of valid
+// UTF-8) and the address of the client of ctx.
+func clientOf(ctx context.Context) (ua, addr string) {
+	ua, _ = ctx.Value(userAgentKey{}).(string)
+	if len(ua) > maxUserAgent {
+		ua = ua[:maxUserAgent]
+	}
+	return strings.ToValidUTF8(strings.ReplaceAll(ua, "\x00", ""), ""), clientAddr(ctx)
 }
 
 func clientAddr(ctx context.Context) string {

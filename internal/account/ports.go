@@ -94,22 +94,49 @@ type Devices interface {
 	InvalidatePushTokens(ctx context.Context, tokens []string, now time.Time) (affected []string, removed int, err error)
 }
 
-// Sessions keeps the server-side state of refresh tokens.
+// Sessions keeps the server-side state of refresh tokens. A session is a
+// refresh family: every refresh token descended from one login.
 type Sessions interface {
 	// CreateRefreshFamily starts a family (one login) with its first token,
 	// only while the user is active and its credential version is still
 	// credVersion; else ErrCredentialChanged (also when the user is gone).
 	CreateRefreshFamily(ctx context.Context, f RefreshFamily, first RefreshToken, credVersion int64) error
-	// SpendRefreshToken marks the token spent at now, atomically: of many
-	// concurrent calls for one jti, exactly one sees AlreadySpent false.
-	// ENotFound when the jti is unknown.
-	SpendRefreshToken(ctx context.Context, jti string, now time.Time) (RefreshState, error)
-	// AddRefreshToken records a successor in an existing family.
-	AddRefreshToken(ctx context.Context, t RefreshToken) error
-	// RevokeRefreshFamily marks the family revoked (idempotent).
-	RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error
+	// RotateRefreshToken spends the token jti at now, if it was not spent,
+	// and applies what decide makes of its state, in one transaction:
+	// recording a new successor (marked as the token's successor, the
+	// family last used at now), or revoking the family. decide is called
+	// with the state after the spending (AlreadySpent tells whether this
+	// call spent it); it must not have side effects, as a transaction that
+	// the database aborted runs again. Of many concurrent calls for one
+	// jti, exactly one sees AlreadySpent false. userID is the user the
+	// token names. ENotFound when the jti is unknown.
+	RotateRefreshToken(ctx context.Context, userID, jti string, now time.Time, decide func(RefreshState) Rotation) (Rotation, error)
 	// RefreshTokenState returns what is known of a token without changing it, or ENotFound.
 	RefreshTokenState(ctx context.Context, jti string) (RefreshState, error)
+	// RevokeSessions revokes the user's live families among ids (every one
+	// of the user's when ids is nil) but except (which may be empty), and
+	// returns how many it revoked. Revoking a revoked family is no error.
+	RevokeSessions(ctx context.Context, userID string, ids []string, except string, now time.Time) (int, error)
+	// Sessions returns the user's live families (not revoked, not expired
+	// at now), most recently used first.
+	Sessions(ctx context.Context, userID string, now time.Time) ([]RefreshFamily, error)
+	// SessionIDs returns the ids of the user's live families at now, in no
+	// set order; it is read on every authenticated request, through the
+	// cache.
+	SessionIDs(ctx context.Context, userID string, now time.Time) ([]string, error)
+}
+
+// Rotation is what a refresh does with the token it spends.
+type Rotation struct {
+	// Issue is a new successor to record.
+	Issue *RefreshToken
+	// Reissue is the successor recorded before, handed out again to a
+	// retry within the reuse interval.
+	Reissue *RefreshToken
+	// Revoke ends the family (reuse of a spent token).
+	Revoke bool
+	// Err is the answer to the caller once the transaction has committed.
+	Err error
 }
 
 // Credential is what a login checks a password against.
@@ -134,6 +161,11 @@ type RefreshFamily struct {
 	CreatedAt time.Time
 	// ExpiresAt bounds every token of the family: rotation never extends it.
 	ExpiresAt time.Time
+	// LastUsedAt is the time of the last refresh (CreatedAt before any).
+	LastUsedAt time.Time
+	// UserAgent and ClientAddr describe the client of the login.
+	UserAgent  string
+	ClientAddr string
 }
 
 // RefreshToken is the server-side record of one refresh token.
@@ -153,6 +185,12 @@ type RefreshState struct {
 	FamilyRevoked   bool
 	// AlreadySpent is true when the token had been spent before this call.
 	AlreadySpent bool
+	// SpentAt is when the token was spent (zero while it is not).
+	SpentAt time.Time
+	// Successor is the token issued when this one was spent, if any, and
+	// SuccessorSpent whether it has been spent in turn.
+	Successor      *RefreshToken
+	SuccessorSpent bool
 }
 
 // Hasher hashes and checks passwords.
@@ -170,8 +208,8 @@ type Hasher interface {
 
 // Tokens signs and verifies JWTs.
 type Tokens interface {
-	// IssueAccess returns a signed access token for u.
-	IssueAccess(u *usersvc.User, jti string, now time.Time) (string, error)
+	// IssueAccess returns a signed access token for u in the session sid.
+	IssueAccess(u *usersvc.User, jti, sid string, now time.Time) (string, error)
 	// IssueRefresh returns a signed refresh token for t.
 	IssueRefresh(t RefreshToken) (string, error)
 	// ParseAccess verifies an access token and returns its claims.
@@ -186,11 +224,14 @@ type Tokens interface {
 
 // AccessClaims are the verified claims of an access token.
 type AccessClaims struct {
-	UserID    string
-	Email     string
-	Name      string
-	IsAdmin   bool
-	JTI       string
+	UserID  string
+	Email   string
+	Name    string
+	IsAdmin bool
+	JTI     string
+	// SessionID is the refresh family the token was issued with; empty in
+	// tokens issued before sessions were named.
+	SessionID string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 }

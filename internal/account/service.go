@@ -42,6 +42,8 @@ type Service struct {
 	security  func(ctx context.Context, event string, attrs ...slog.Attr)
 	limits    Limits
 	onLimited func(rule string)
+	reuse     time.Duration
+	onSession func(event string)
 }
 
 // Options are the optional parts of a Service.
@@ -61,7 +63,24 @@ type Options struct {
 	Limits Limits
 	// OnRateLimited is told of each rejection, with the rule's name.
 	OnRateLimited func(rule string)
+	// RefreshReuseInterval is how long after its spending a refresh token
+	// may be presented again, while its successor is unspent, and get that
+	// same successor (a retry of an answer the client lost). Zero makes
+	// every second presentation reuse.
+	RefreshReuseInterval time.Duration
+	// OnSession is told of each session event (SessionCreated,
+	// SessionRefreshed, SessionRetried, SessionReuseRevoked), for example
+	// to count them.
+	OnSession func(event string)
 }
+
+// Session events.
+const (
+	SessionCreated      = "created"
+	SessionRefreshed    = "refreshed"
+	SessionRetried      = "retried"
+	SessionReuseRevoked = "reuse_revoked"
+)
 
 // Security events.
 const (
@@ -87,6 +106,11 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		newID:     opts.NewID,
 		limits:    opts.Limits,
 		onLimited: opts.OnRateLimited,
+		reuse:     max(opts.RefreshReuseInterval, 0),
+		onSession: opts.OnSession,
+	}
+	if s.onSession == nil {
+		s.onSession = func(string) {}
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -207,7 +231,9 @@ func (s *Service) Login(ctx context.Context, c usersvc.Credentials) (*Session, e
 			}
 		}
 	}
-	fam := RefreshFamily{ID: uuid.NewString(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.tokens.RefreshLifetime())}
+	ua, addr := clientOf(ctx)
+	fam := RefreshFamily{ID: uuid.NewString(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.tokens.RefreshLifetime()),
+		UserAgent: ua, ClientAddr: addr}
 	first := RefreshToken{JTI: uuid.NewString(), FamilyID: fam.ID, UserID: u.ID, IssuedAt: now, ExpiresAt: fam.ExpiresAt}
 	if err := s.sessions.CreateRefreshFamily(ctx, fam, first, cred.Version); err != nil {
 		if errors.Is(err, ErrCredentialChanged) {
@@ -216,11 +242,13 @@ func (s *Service) Login(ctx context.Context, c usersvc.Credentials) (*Session, e
 		}
 		return nil, err
 	}
+	s.onSession(SessionCreated)
 	return s.session(u, first, now)
 }
 
+// session issues an access token of rt's session and rt itself.
 func (s *Service) session(u *usersvc.User, rt RefreshToken, now time.Time) (*Session, error) {
-	access, err := s.tokens.IssueAccess(u, uuid.NewString(), now)
+	access, err := s.tokens.IssueAccess(u, uuid.NewString(), rt.FamilyID, now)
 	if err != nil {
 		return nil, err
 	}
@@ -236,32 +264,17 @@ func invalidToken(err error) error {
 }
 
 // Refresh spends a refresh token and returns a new pair. A token spent
-// before revokes its whole family: whoever holds its newest token must log
-// in again.
+// before is reuse, which revokes its whole family (whoever holds its
+// newest token must log in again), except a retry: within the reuse
+// interval of its spending, while its successor is unspent, it gets that
+// same successor again, so a client that lost the answer stays logged in.
 func (s *Service) Refresh(ctx context.Context, raw string) (*Session, error) {
 	now := s.clock()
 	claims, err := s.tokens.ParseRefresh(raw, now)
 	if err != nil {
 		return nil, invalidToken(err)
 	}
-	st, err := s.sessions.SpendRefreshToken(ctx, claims.JTI, now)
-	if usersvc.ErrorCode(err) == usersvc.ENotFound {
-		return nil, invalidToken(err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if st.Token.UserID != claims.UserID || st.FamilyRevoked || !now.Before(st.FamilyExpiresAt) {
-		return nil, invalidToken(nil)
-	}
-	if st.AlreadySpent {
-		if err := s.sessions.RevokeRefreshFamily(ctx, st.Token.FamilyID, now); err != nil {
-			return nil, err
-		}
-		s.security(ctx, EventRefreshReuse, slog.String("user_id", st.Token.UserID), slog.String("family_id", st.Token.FamilyID))
-		return nil, usersvc.Errorf(usersvc.EUnauthorized, MsgTokenReused)
-	}
-	u, err := s.user(ctx, st.Token.UserID)
+	u, err := s.user(ctx, claims.UserID)
 	if usersvc.ErrorCode(err) == usersvc.ENotFound {
 		return nil, invalidToken(err)
 	}
@@ -271,15 +284,46 @@ func (s *Service) Refresh(ctx context.Context, raw string) (*Session, error) {
 	if !u.IsActive {
 		return nil, invalidToken(nil)
 	}
-	exp := now.Add(s.tokens.RefreshLifetime())
-	if exp.After(st.FamilyExpiresAt) {
-		exp = st.FamilyExpiresAt
+	r, err := s.sessions.RotateRefreshToken(ctx, u.ID, claims.JTI, now, s.rotation(u.ID, now))
+	if usersvc.ErrorCode(err) == usersvc.ENotFound {
+		return nil, invalidToken(err)
 	}
-	child := RefreshToken{JTI: uuid.NewString(), FamilyID: st.Token.FamilyID, UserID: u.ID, ParentJTI: st.Token.JTI, IssuedAt: now, ExpiresAt: exp}
-	if err := s.sessions.AddRefreshToken(ctx, child); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	return s.session(u, child, now)
+	switch {
+	case r.Revoke:
+		s.onSession(SessionReuseRevoked)
+		s.security(ctx, EventRefreshReuse, slog.String("user_id", u.ID))
+	case r.Issue != nil:
+		s.onSession(SessionRefreshed)
+		return s.session(u, *r.Issue, now)
+	case r.Reissue != nil:
+		s.onSession(SessionRetried)
+		return s.session(u, *r.Reissue, now)
+	}
+	return nil, r.Err
+}
+
+// rotation is the rule of refresh rotation, applied to the state of the
+// presented token of userID inside the store's transaction.
+func (s *Service) rotation(userID string, now time.Time) func(RefreshState) Rotation {
+	return func(st RefreshState) Rotation {
+		switch {
+		case st.Token.UserID != userID || st.FamilyRevoked || !now.Before(st.FamilyExpiresAt):
+			return Rotation{Err: invalidToken(nil)}
+		case !st.AlreadySpent:
+			exp := now.Add(s.tokens.RefreshLifetime())
+			if exp.After(st.FamilyExpiresAt) {
+				exp = st.FamilyExpiresAt // rotation never extends a family
+			}
+			return Rotation{Issue: &RefreshToken{JTI: uuid.NewString(), FamilyID: st.Token.FamilyID, UserID: userID,
+				ParentJTI: st.Token.JTI, IssuedAt: now, ExpiresAt: exp}}
+		case s.reuse > 0 && st.Successor != nil && !st.SuccessorSpent && !now.After(st.SpentAt.Add(s.reuse)):
+			return Rotation{Reissue: st.Successor}
+		}
+		return Rotation{Revoke: true, Err: usersvc.Errorf(usersvc.EUnauthorized, MsgTokenReused)}
+	}
 }
 
 // Logout revokes the family of a refresh token. Revoking a revoked family
@@ -300,7 +344,8 @@ func (s *Service) Logout(ctx context.Context, raw string) error {
 	if st.Token.UserID != claims.UserID {
 		return invalidToken(nil)
 	}
-	return s.sessions.RevokeRefreshFamily(ctx, st.Token.FamilyID, now)
+	_, err = s.sessions.RevokeSessions(ctx, st.Token.UserID, []string{st.Token.FamilyID}, "", now)
+	return err
 }
 
 // isNotFound reports whether err is ENotFound.

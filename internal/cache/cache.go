@@ -5,8 +5,9 @@
 //
 // # What is cached
 //
-// Only usersvc.User (a user's data and preferences, TTL 10 minutes) and
-// the user's []usersvc.Device (push tokens, TTL 5 minutes). Password hashes
+// Only usersvc.User (a user's data and preferences, TTL 10 minutes), the
+// user's []usersvc.Device (push tokens, TTL 5 minutes) and the ids of the
+// user's live sessions (TTL 10 minutes). Password hashes
 // and refresh-token state are not part of these types and are never
 // cached. The Redis cache encodes values through its own JSON types that
 // list every field it keeps, so a field added to the domain types is not
@@ -64,6 +65,9 @@ const (
 const (
 	KindUser    = "user"
 	KindDevices = "devices"
+	// KindSessions is the ids of a user's live sessions, read by every
+	// authenticated request.
+	KindSessions = "sessions"
 )
 
 // Options are the settings both caches share. Zero values mean defaults.
@@ -110,6 +114,8 @@ func (o Options) maxTTL() time.Duration { return max(o.UserTTL, o.DevicesTTL) }
 func userKey(id string) string    { return KindUser + ":" + id }
 func devicesKey(id string) string { return KindDevices + ":" + id }
 
+func sessionsKey(id string) string { return KindSessions + ":" + id }
+
 // cloneUser returns a deep copy of u, so that neither the cache nor its
 // callers can change what the other holds.
 func cloneUser(u *usersvc.User) *usersvc.User {
@@ -139,11 +145,11 @@ func cloneDevices(ds []usersvc.Device) []usersvc.Device {
 	return c
 }
 
-// bothKeys returns the user and devices keys of each of ids.
+// bothKeys returns every key of each of ids: its user, devices and sessions.
 func bothKeys(ids []string) []string {
-	keys := make([]string, 0, 2*len(ids))
+	keys := make([]string, 0, 3*len(ids))
 	for _, id := range ids {
-		keys = append(keys, userKey(id), devicesKey(id))
+		keys = append(keys, userKey(id), devicesKey(id), sessionsKey(id))
 	}
 	return keys
 }

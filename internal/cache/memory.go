@@ -28,6 +28,7 @@ type entry struct {
 	key     string
 	user    *usersvc.User
 	devices []usersvc.Device
+	ids     []string
 	expires time.Time
 	cost    int
 }
@@ -185,3 +186,22 @@ func (m *Memory) Forget(_ context.Context, ids ...string) { m.forget(bothKeys(id
 // process, that is all a hold needs: a crash takes the cache with it, and
 // the Forget after the write drops whatever was loaded meanwhile.
 func (m *Memory) Hold(ctx context.Context, ids ...string) { m.Forget(ctx, ids...) }
+
+// Sessions returns a copy of the cached session ids of the user.
+func (m *Memory) Sessions(_ context.Context, userID string) ([]string, bool) {
+	key := sessionsKey(userID)
+	if e, ok := m.get(key); ok {
+		m.opts.OnHit(KindSessions)
+		return append([]string{}, e.ids...), true
+	}
+	m.miss(KindSessions, key)
+	return nil, false
+}
+
+// StoreSessions keeps a copy of ids as the live sessions of the user,
+// loaded after a miss of Sessions.
+func (m *Memory) StoreSessions(_ context.Context, userID string, ids []string) {
+	key := sessionsKey(userID)
+	now := m.opts.Now()
+	m.put(key, &entry{ids: append([]string{}, ids...), expires: now.Add(m.opts.UserTTL), cost: 1}, now)
+}

@@ -304,6 +304,32 @@ func (c *Redis) StoreDevices(ctx context.Context, userID string, d []usersvc.Dev
 	c.store(ctx, KindDevices, userID, b, c.opts.DevicesTTL)
 }
 
+// Sessions returns the cached session ids of the user.
+func (c *Redis) Sessions(ctx context.Context, userID string) ([]string, bool) {
+	raw, ok := c.read(ctx, KindSessions, userID)
+	if !ok {
+		return nil, false
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(raw), &ids); err != nil {
+		return nil, false
+	}
+	return ids, true
+}
+
+// StoreSessions stores ids as the live sessions of the user, loaded after
+// a miss of Sessions, unless they were forgotten since.
+func (c *Redis) StoreSessions(ctx context.Context, userID string, ids []string) {
+	if ids == nil {
+		ids = []string{}
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return
+	}
+	c.store(ctx, KindSessions, userID, b, c.opts.UserTTL)
+}
+
 // ForgetDevices drops the devices of the users with userIDs, on every
 // replica.
 func (c *Redis) ForgetDevices(ctx context.Context, userIDs ...string) {

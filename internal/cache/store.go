@@ -19,6 +19,8 @@ type Cache interface {
 	StoreUser(ctx context.Context, u *usersvc.User)
 	Devices(ctx context.Context, userID string) ([]usersvc.Device, bool)
 	StoreDevices(ctx context.Context, userID string, d []usersvc.Device)
+	Sessions(ctx context.Context, userID string) ([]string, bool)
+	StoreSessions(ctx context.Context, userID string, ids []string)
 	// Hold drops the entries of the users with ids (user and devices)
 	// before a write, and keeps loads from storing them again until Forget.
 	Hold(ctx context.Context, ids ...string)
@@ -103,6 +105,28 @@ func (s *Store) Devices(ctx context.Context, userID string) ([]usersvc.Device, e
 	return cloneDevices(v.([]usersvc.Device)), nil
 }
 
+// SessionIDs returns the ids of the user's live sessions through the
+// cache. A cached list may hold a session that has expired since it was
+// loaded; it never misses one that is live, as every write that starts or
+// ends a session forgets it.
+func (s *Store) SessionIDs(ctx context.Context, userID string, now time.Time) ([]string, error) {
+	if ids, ok := s.c.Sessions(ctx, userID); ok {
+		return ids, nil
+	}
+	v, err := s.load(ctx, KindSessions+":"+userID, func(lctx context.Context) (any, error) {
+		ids, err := s.Inner.SessionIDs(lctx, userID, now)
+		if err != nil {
+			return nil, err
+		}
+		s.c.StoreSessions(lctx, userID, ids)
+		return ids, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append([]string{}, v.([]string)...), nil
+}
+
 // load runs fn once for concurrent callers of one key, detached from any
 // one caller's cancellation but bounded by loadTimeout.
 func (s *Store) load(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
@@ -147,6 +171,7 @@ func (s *Store) forgetLoads(ids []string) {
 	for _, id := range ids {
 		s.loads.Forget(KindUser + ":" + id)
 		s.loads.Forget(KindDevices + ":" + id)
+		s.loads.Forget(KindSessions + ":" + id)
 	}
 }
 
@@ -261,4 +286,29 @@ func (s *Store) ImportUser(ctx context.Context, u *usersvc.User, passwordHash st
 		return nil, err
 	})
 	return ok, err
+}
+
+// CreateRefreshFamily starts a session of the user.
+func (s *Store) CreateRefreshFamily(ctx context.Context, f account.RefreshFamily, first account.RefreshToken, credVersion int64) error {
+	return s.write(ctx, one(f.UserID), nil, func() ([]string, error) {
+		return nil, s.Inner.CreateRefreshFamily(ctx, f, first, credVersion)
+	})
+}
+
+// RotateRefreshToken refreshes a session of the user, which may end it.
+func (s *Store) RotateRefreshToken(ctx context.Context, userID, jti string, now time.Time, decide func(account.RefreshState) account.Rotation) (r account.Rotation, err error) {
+	err = s.write(ctx, one(userID), nil, func() ([]string, error) {
+		r, err = s.Inner.RotateRefreshToken(ctx, userID, jti, now, decide)
+		return nil, err
+	})
+	return r, err
+}
+
+// RevokeSessions ends sessions of the user.
+func (s *Store) RevokeSessions(ctx context.Context, userID string, ids []string, except string, now time.Time) (n int, err error) {
+	err = s.write(ctx, one(userID), nil, func() ([]string, error) {
+		n, err = s.Inner.RevokeSessions(ctx, userID, ids, except, now)
+		return nil, err
+	})
+	return n, err
 }

@@ -286,7 +286,7 @@ func mixPopulation(b *testing.B, accounts *account.Service, tokens *token.Servic
 			return err
 		}
 		users[i].id = u.ID
-		users[i].access, err = tokens.IssueAccess(u, uuid.NewString(), time.Now())
+		users[i].access, err = tokens.IssueAccess(u, uuid.NewString(), "", time.Now())
 		return err
 	})
 	return users

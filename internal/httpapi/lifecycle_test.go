@@ -193,8 +193,10 @@ func TestLifecycleChangePassword(t *testing.T) {
 	expect(t, h.do("POST", "/api/v1/users/refresh", map[string]any{"refresh": keep}), http.StatusOK, "")
 	// The other user's sessions are untouched.
 	expect(t, h.do("POST", "/api/v1/users/refresh", map[string]any{"refresh": other.Refresh}), http.StatusOK, "")
-	// Access tokens stay valid until they expire.
-	expect(t, h.do("GET", lcUserPath(u.ID), nil, bearer(u.Access)...), http.StatusOK, "")
+	// The access tokens of the ended sessions are refused at once; the kept
+	// session's are not.
+	expect(t, h.do("GET", lcUserPath(u.ID), nil, bearer(u.Access)...), http.StatusUnauthorized, account.MsgTokenInvalid)
+	expect(t, h.do("GET", lcUserPath(u.ID), nil, bearer(fresh.data()["access"].(string))...), http.StatusOK, "")
 
 	// Without a refresh token every session ends, the new login's too.
 	r = h.do("POST", pwPath, map[string]any{"current_password": newPassword, "new_password": "Th1rd!Passw0rd"}, bearer(fresh.data()["access"].(string))...)
@@ -204,7 +206,9 @@ func TestLifecycleChangePassword(t *testing.T) {
 	}
 	expect(t, h.do("POST", "/api/v1/users/refresh", map[string]any{"refresh": fresh.data()["refresh"]}), http.StatusUnauthorized, "")
 	// A refresh token of an ended session names no session to keep.
-	r = h.do("POST", pwPath, map[string]any{"current_password": "Th1rd!Passw0rd", "new_password": "F0urth!Passw0rd", "refresh": keep}, bearer(u.Access)...)
+	again := login("Th1rd!Passw0rd")
+	expect(t, again, http.StatusOK, "")
+	r = h.do("POST", pwPath, map[string]any{"current_password": "Th1rd!Passw0rd", "new_password": "F0urth!Passw0rd", "refresh": keep}, bearer(again.data()["access"].(string))...)
 	expect(t, r, http.StatusBadRequest, "refresh: "+account.MsgNotASession)
 
 	// An admin changes their own password like anyone.
@@ -250,7 +254,7 @@ func TestLifecycleSetStatus(t *testing.T) {
 	expect(t, h.do("PATCH", statusPath, off), http.StatusUnauthorized, "")
 	expect(t, h.do("PATCH", "/api/v1/users/"+missingID+"/status", off, bearer(admin.Access)...), http.StatusNotFound, account.MsgUserNotFound)
 	// A token claiming admin rights the stored user does not have is not an admin's.
-	forged, err := h.tokens.IssueAccess(&usersvc.User{ID: other.ID, Email: other.Email, Name: "Bystander", IsAdmin: true, IsActive: true}, uuid.NewString(), time.Now().UTC())
+	forged, err := h.tokens.IssueAccess(&usersvc.User{ID: other.ID, Email: other.Email, Name: "Bystander", IsAdmin: true, IsActive: true}, uuid.NewString(), "", time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +313,8 @@ func TestLifecycleSetStatus(t *testing.T) {
 	login := h.do("POST", "/api/v1/users/login", map[string]any{"email": u.Email, "password": u.Password})
 	expect(t, login, http.StatusOK, "")
 	expect(t, h.do("GET", lcUserPath(u.ID), nil, bearer(login.data()["access"].(string))...), http.StatusOK, "")
-	expect(t, h.do("GET", lcUserPath(u.ID), nil, bearer(u.Access)...), http.StatusOK, "")
+	// The access token of a session the disabling ended stays refused.
+	expect(t, h.do("GET", lcUserPath(u.ID), nil, bearer(u.Access)...), http.StatusUnauthorized, account.MsgTokenInvalid)
 	expect(t, h.do("POST", "/api/v1/users/refresh", map[string]any{"refresh": u.Refresh}), http.StatusUnauthorized, "")
 
 	// An admin may not disable themselves, and stays enabled; another admin may.
@@ -376,7 +381,7 @@ func TestLifecycleDeleteUser(t *testing.T) {
 // never existed is refused.
 func TestLifecycleTokenOfUnknownUser(t *testing.T) {
 	h := newHarness(t)
-	tok, err := h.tokens.IssueAccess(&usersvc.User{ID: missingID, Email: "ghost@example.com", Name: "Ghost", IsAdmin: true, IsActive: true}, uuid.NewString(), time.Now().UTC())
+	tok, err := h.tokens.IssueAccess(&usersvc.User{ID: missingID, Email: "ghost@example.com", Name: "Ghost", IsAdmin: true, IsActive: true}, uuid.NewString(), "", time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,6 +418,8 @@ func TestOpenAPILifecycleResponses(t *testing.T) {
 	v.do(200, "PATCH", st, map[string]any{"is_active": false}, bearer(admin.Access)...)
 	v.do(401, "GET", "/api/v1/users/"+other.ID, nil, bearer(other.Access)...)
 	v.do(200, "PATCH", st, map[string]any{"is_active": true}, bearer(admin.Access)...)
+	// The disabling ended other's sessions: log in again.
+	other.Access = v.do(200, "POST", "/api/v1/users/login", map[string]any{"email": other.Email, "password": other.Password}).data()["access"].(string)
 	v.do(400, "PATCH", st, map[string]any{"is_active": "no"}, bearer(admin.Access)...)
 	v.do(403, "PATCH", st, map[string]any{"is_active": false}, auth...)
 	v.do(404, "PATCH", "/api/v1/users/"+missingID+"/status", map[string]any{"is_active": false}, bearer(admin.Access)...)
@@ -459,6 +466,11 @@ func TestLifecycleOnPostgres(t *testing.T) {
 	expect(t, h.do("GET", lcUserPath(u.ID), nil, bearer(u.Access)...), http.StatusUnauthorized, account.MsgAccountDisabled)
 	expect(t, h.do("PATCH", "/api/v1/users/"+u.ID+"/status", map[string]any{"is_active": true}, bearer(admin.Access)...), http.StatusOK, "")
 	expect(t, h.do("POST", "/api/v1/users/refresh", map[string]any{"refresh": kept}), http.StatusUnauthorized, "")
+	// The disabling ended every session: log in again.
+	relog := h.do("POST", "/api/v1/users/login", map[string]any{"email": u.Email, "password": "N3w!Passw0rd-x"})
+	expect(t, relog, http.StatusOK, "")
+	expect(t, h.do("GET", lcUserPath(u.ID), nil, bearer(u.Access)...), http.StatusUnauthorized, account.MsgTokenInvalid)
+	u.Access = relog.data()["access"].(string)
 
 	expect(t, h.do("PATCH", "/api/v1/users/"+u.ID+"/push_token", map[string]any{"push_token": "pg-gone", "device_id": "phone"}, bearer(u.Access)...), http.StatusOK, "")
 	expect(t, h.do("DELETE", lcUserPath(u.ID), nil, bearer(u.Access)...), http.StatusOK, "")

@@ -107,6 +107,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		}
 		ctx := context.WithValue(r.Context(), reqInfoKey, ri)
 		ctx = account.WithClientAddr(ctx, s.cfg.TrustedProxies(r))
+		ctx = account.WithUserAgent(ctx, r.UserAgent())
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)

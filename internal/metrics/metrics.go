@@ -36,6 +36,7 @@ type Metrics struct {
 	rateLimited    *prometheus.CounterVec
 	refreshReuse   prometheus.Counter
 	securityEvents *prometheus.CounterVec
+	sessions       *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them on reg, together with the Go
@@ -74,6 +75,10 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Namespace: namespace, Subsystem: "rate_limit", Name: "rejections_total",
 			Help: "Requests refused by a rate limit, by limit.",
 		}, []string{"limit"}),
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sessions_total",
+			Help: "Session events: created (a login), refreshed, retried (a spent refresh token presented again within the reuse interval), reuse_revoked.",
+		}, []string{"event"}),
 		refreshReuse: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Name: "refresh_reuse_total",
 			Help: "Spent refresh tokens presented again (each revokes its family).",
@@ -92,7 +97,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	reg.MustRegister(
 		m.requests, m.duration, m.inFlight,
 		m.cacheHits, m.cacheMisses,
-		m.hashDuration, m.rateLimited, m.refreshReuse, m.securityEvents,
+		m.hashDuration, m.rateLimited, m.refreshReuse, m.securityEvents, m.sessions,
 		buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -182,6 +187,9 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // ObserveHash records the time one password hash took. It fits
 // password.WithObserver.
 func (m *Metrics) ObserveHash(d time.Duration) { m.hashDuration.Observe(d.Seconds()) }
+
+// Session counts a session event by name. It fits account.Options.OnSession.
+func (m *Metrics) Session(event string) { m.sessions.WithLabelValues(event).Inc() }
 
 // SecurityEvent counts a security event by name, and a refresh token reuse
 // also in usersvc_refresh_reuse_total. It fits account.Options.OnSecurityEvent.

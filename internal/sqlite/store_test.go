@@ -113,7 +113,11 @@ func TestTwoStoresOnOneFile(t *testing.T) {
 				errs[i] = err
 				return
 			}
-			st, err := s.SpendRefreshToken(context.Background(), first.JTI, now)
+			var st account.RefreshState
+			_, err := s.RotateRefreshToken(context.Background(), "", first.JTI, now, func(got account.RefreshState) account.Rotation {
+				st = got
+				return account.Rotation{}
+			})
 			errs[i], fresh[i] = err, err == nil && !st.AlreadySpent
 		}()
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 )
 
@@ -29,25 +28,19 @@ func (s *Store) CreateRefreshFamily(ctx context.Context, f account.RefreshFamily
 		if err == nil && len(found) == 0 {
 			err = account.ErrCredentialChanged
 		}
+		if err == nil && !goodText(f.UserAgent, f.ClientAddr) {
+			err = badText("user_agent")
+		}
 		if err == nil {
-			_, err = t.exec(`INSERT INTO refresh_families (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-				f.ID, f.UserID, s.d.Time(f.CreatedAt), s.d.Time(f.ExpiresAt))
+			_, err = t.exec(`INSERT INTO refresh_families (id, user_id, created_at, expires_at, last_used_at, user_agent, client_addr)
+				VALUES (?, ?, ?, ?, ?, ?, ?)`, f.ID, f.UserID, s.d.Time(f.CreatedAt), s.d.Time(f.ExpiresAt),
+				s.d.Time(f.CreatedAt), f.UserAgent, f.ClientAddr)
 		}
 		if err != nil {
 			return err
 		}
 		return t.insertRefreshToken(first)
 	})
-}
-
-// AddRefreshToken records a successor in an existing family. ENotFound when
-// the family does not exist (any more).
-func (s *Store) AddRefreshToken(ctx context.Context, rt account.RefreshToken) error {
-	err := s.inTx(ctx, "add refresh token", func(t *tx) error { return t.insertRefreshToken(rt) })
-	if usersvc.ErrorCode(err) == usersvc.ENotFound || !isUUID(rt.UserID) { // the family's foreign key
-		return notFound(msgFamilyNotFound)
-	}
-	return err
 }
 
 func (t *tx) insertRefreshToken(rt account.RefreshToken) error {
@@ -58,35 +51,66 @@ func (t *tx) insertRefreshToken(rt account.RefreshToken) error {
 }
 
 const refreshStateQuery = `SELECT t.jti, t.family_id, t.user_id, COALESCE(t.parent_jti, ''),
-		t.issued_at, t.expires_at, t.spent_at IS NOT NULL, f.expires_at, f.revoked_at IS NOT NULL
+		t.issued_at, t.expires_at, t.spent_at, f.expires_at, f.revoked_at IS NOT NULL,
+		COALESCE(n.jti, ''), n.issued_at, n.expires_at, n.spent_at IS NOT NULL
 	FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+	LEFT JOIN refresh_tokens n ON n.jti = t.successor_jti
 	WHERE t.jti = ?`
 
 func scanRefreshState(r rowScanner) (st account.RefreshState, err error) {
-	return st, r.Scan(&st.Token.JTI, &st.Token.FamilyID, &st.Token.UserID, &st.Token.ParentJTI,
-		timeCol{&st.Token.IssuedAt}, timeCol{&st.Token.ExpiresAt}, &st.AlreadySpent,
-		timeCol{&st.FamilyExpiresAt}, &st.FamilyRevoked)
+	var (
+		next                    account.RefreshToken
+		nextIssued, nextExpires nullTime
+		nextSpent               *bool
+		spent                   nullTime
+	)
+	err = r.Scan(&st.Token.JTI, &st.Token.FamilyID, &st.Token.UserID, &st.Token.ParentJTI,
+		timeCol{&st.Token.IssuedAt}, timeCol{&st.Token.ExpiresAt}, &spent, timeCol{&st.FamilyExpiresAt},
+		&st.FamilyRevoked, &next.JTI, &nextIssued, &nextExpires, &nextSpent)
+	st.SpentAt, st.AlreadySpent = spent.t, !spent.t.IsZero()
+	if next.JTI != "" {
+		next.FamilyID, next.UserID, next.ParentJTI = st.Token.FamilyID, st.Token.UserID, st.Token.JTI
+		next.IssuedAt, next.ExpiresAt = nextIssued.t, nextExpires.t
+		st.Successor, st.SuccessorSpent = &next, nextSpent != nil && *nextSpent
+	}
+	return st, err
 }
 
-// SpendRefreshToken marks the token spent at now. The conditional update
-// locks the token's row, so of concurrent calls for one jti exactly one
-// sees AlreadySpent false. ENotFound when the jti is unknown.
-func (s *Store) SpendRefreshToken(ctx context.Context, jti string, now time.Time) (st account.RefreshState, err error) {
+// RotateRefreshToken spends the token jti and applies what decide makes
+// of its state, in one transaction; see account.Sessions. The conditional
+// update locks the token's row, so of concurrent calls for one jti exactly
+// one sees AlreadySpent false, and the others see its successor.
+func (s *Store) RotateRefreshToken(ctx context.Context, userID, jti string, now time.Time, decide func(account.RefreshState) account.Rotation) (r account.Rotation, err error) {
 	if !goodText(jti) {
-		return st, notFound(msgRefreshNotFound)
+		return r, notFound(msgRefreshNotFound)
 	}
-	err = s.inTx(ctx, "spend refresh token", func(t *tx) error {
+	err = s.inTx(ctx, "rotate refresh token", func(t *tx) error {
 		n, err := t.exec(`UPDATE refresh_tokens SET spent_at = ? WHERE jti = ? AND spent_at IS NULL`, s.d.Time(now), jti)
-		if err == nil {
-			st, err = one(t, msgRefreshNotFound, scanRefreshState, refreshStateQuery, jti)
+		if err != nil {
+			return err
+		}
+		st, err := one(t, msgRefreshNotFound, scanRefreshState, refreshStateQuery, jti)
+		if err != nil {
+			return err
 		}
 		st.AlreadySpent = n == 0
+		if r = decide(st); r.Issue != nil {
+			if err := t.insertRefreshToken(*r.Issue); err != nil {
+				return err
+			}
+			if _, err := t.exec(`UPDATE refresh_tokens SET successor_jti = ? WHERE jti = ?`, r.Issue.JTI, jti); err != nil {
+				return err
+			}
+			_, err = t.exec(`UPDATE refresh_families SET last_used_at = ? WHERE id = ?`, s.d.Time(now), st.Token.FamilyID)
+			return err
+		}
+		if r.Revoke {
+			_, err = t.exec(`UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+				s.d.Time(now), st.Token.FamilyID)
+		}
 		return err
 	})
-	if err != nil {
-		return account.RefreshState{}, err
-	}
-	return st, nil
+	return r, err
 }
 
 // RefreshTokenState returns what is known of a token without changing it,
@@ -99,16 +123,50 @@ func (s *Store) RefreshTokenState(ctx context.Context, jti string) (account.Refr
 	return st, s.fail(ctx, "refresh token state", err)
 }
 
-// RevokeRefreshFamily marks the family revoked. A family revoked before
-// keeps its first revocation time; an unknown family (one that expired and
-// was deleted) is already as good as revoked, so neither is an error.
-func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string, now time.Time) error {
-	if !goodText(familyID) {
-		return nil
+// RevokeSessions revokes the user's live families among ids (all of the
+// user's when ids is nil) but except, and returns how many it revoked.
+func (s *Store) RevokeSessions(ctx context.Context, userID string, ids []string, except string, now time.Time) (n int, err error) {
+	if !isUUID(userID) {
+		return 0, nil
 	}
-	_, err := s.execTx(ctx, "revoke refresh family", "",
-		`UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, s.d.Time(now), familyID)
-	return err
+	q, args := `UPDATE refresh_families SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`,
+		[]any{s.d.Time(now), userID, except}
+	if ids != nil {
+		if ids = goodTexts(ids); len(ids) == 0 {
+			return 0, nil
+		}
+		q, args = q+` AND `+s.d.InList("id"), append(args, s.d.List(ids))
+	}
+	count, err := s.execTx(ctx, "revoke sessions", "", q, args...)
+	return int(count), err
+}
+
+const sessionColumns = `id, user_id, created_at, expires_at, COALESCE(last_used_at, created_at), user_agent, client_addr`
+
+func scanSession(r rowScanner) (f account.RefreshFamily, err error) {
+	return f, r.Scan(&f.ID, &f.UserID, timeCol{&f.CreatedAt}, timeCol{&f.ExpiresAt}, timeCol{&f.LastUsedAt}, &f.UserAgent, &f.ClientAddr)
+}
+
+// Sessions returns the user's live families at now, most recently used
+// first.
+func (s *Store) Sessions(ctx context.Context, userID string, now time.Time) ([]account.RefreshFamily, error) {
+	if !isUUID(userID) {
+		return []account.RefreshFamily{}, nil
+	}
+	fs, err := all(s.reader(ctx, "sessions"), scanSession, `SELECT `+sessionColumns+` FROM refresh_families
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+		ORDER BY COALESCE(last_used_at, created_at) DESC, id DESC`, userID, s.d.Time(now))
+	return fs, s.fail(ctx, "sessions", err)
+}
+
+// SessionIDs returns the ids of the user's live families at now.
+func (s *Store) SessionIDs(ctx context.Context, userID string, now time.Time) ([]string, error) {
+	if !isUUID(userID) {
+		return []string{}, nil
+	}
+	ids, err := all(s.reader(ctx, "session ids"), scanID, `SELECT id FROM refresh_families
+		WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?`, userID, s.d.Time(now))
+	return ids, s.fail(ctx, "session ids", err)
 }
 
 // DeleteExpiredRefreshTokens removes the families that expired before t,

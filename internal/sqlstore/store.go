@@ -438,6 +438,17 @@ func distinctIDs(ids []string, except string) []string {
 // ts is t as the store keeps it: UTC, truncated to microseconds.
 func ts(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
+// nullTime scans a stored time that may be NULL, read as the zero time.
+type nullTime struct{ t time.Time }
+
+func (c *nullTime) Scan(src any) error {
+	if src == nil {
+		c.t = time.Time{}
+		return nil
+	}
+	return timeCol{&c.t}.Scan(src)
+}
+
 // timeCol scans a stored time in either form a dialect keeps it:
 // INTEGER microseconds since the Unix epoch, or a timestamp.
 type timeCol struct{ t *time.Time }

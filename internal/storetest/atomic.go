@@ -155,10 +155,10 @@ func testBadText(t *testing.T, s *sqlstore.Store) {
 		wantCode(t, s.DeleteDevice(ctx, u.ID, bad, at(2)), usersvc.ENotFound)
 		_, err = s.RefreshTokenState(ctx, bad)
 		wantCode(t, err, usersvc.ENotFound)
-		_, err = s.SpendRefreshToken(ctx, bad, at(2))
+		_, err = spend(t, s, bad, at(2))
 		wantCode(t, err, usersvc.ENotFound)
-		if err := s.RevokeRefreshFamily(ctx, bad, at(2)); err != nil {
-			t.Errorf("RevokeRefreshFamily(%q) = %v", bad, err)
+		if n, err := s.RevokeSessions(ctx, u.ID, []string{bad}, "", at(2)); err != nil || n != 0 {
+			t.Errorf("RevokeSessions(%q) = %d, %v", bad, n, err)
 		}
 		if ids, n, err := s.InvalidatePushTokens(ctx, []string{bad}, at(2)); err != nil || n != 0 || len(ids) != 0 {
 			t.Errorf("InvalidatePushTokens(%q) = %v, %d, %v", bad, ids, n, err)

@@ -55,31 +55,64 @@ func sameState(t testing.TB, got account.RefreshState, tok account.RefreshToken,
 	}
 }
 
+// spend spends jti through RotateRefreshToken with a rule that records
+// nothing, and returns the state the rule was given.
+func spend(t testing.TB, s *sqlstore.Store, jti string, now time.Time) (account.RefreshState, error) {
+	var seen account.RefreshState
+	_, err := s.RotateRefreshToken(t.Context(), "", jti, now, func(st account.RefreshState) account.Rotation {
+		seen = st
+		return account.Rotation{}
+	})
+	return seen, err
+}
+
+// rotate spends child's parent and records child as its successor.
+func rotate(t testing.TB, s *sqlstore.Store, child account.RefreshToken) error {
+	_, err := s.RotateRefreshToken(t.Context(), child.UserID, child.ParentJTI, child.IssuedAt,
+		func(account.RefreshState) account.Rotation { return account.Rotation{Issue: &child} })
+	return err
+}
+
 func testRefreshFamily(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Session", at(0))
 	f, first := login(t, s, u.ID, at(10), 24*time.Hour)
 	sameState(t, state(t, s, first.JTI), first, f.ExpiresAt, false, false)
 
-	st, err := s.SpendRefreshToken(ctx, first.JTI, at(20))
-	if err != nil {
-		t.Fatalf("SpendRefreshToken: %v", err)
-	}
-	sameState(t, st, first, f.ExpiresAt, false, false)
 	child := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: u.ID, ParentJTI: first.JTI, IssuedAt: at(20), ExpiresAt: f.ExpiresAt}
-	if err := s.AddRefreshToken(ctx, child); err != nil {
-		t.Fatalf("AddRefreshToken: %v", err)
+	if err := rotate(t, s, child); err != nil {
+		t.Fatalf("RotateRefreshToken: %v", err)
 	}
 	sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, false, false)
-	sameState(t, state(t, s, first.JTI), first, f.ExpiresAt, true, false)
+	st := state(t, s, first.JTI)
+	sameState(t, st, first, f.ExpiresAt, true, false)
+	sameTime(t, "spent_at", st.SpentAt, at(20))
+	if st.Successor == nil || st.Successor.JTI != child.JTI || st.SuccessorSpent {
+		t.Errorf("successor = %+v (spent %v), want %s unspent", st.Successor, st.SuccessorSpent, child.JTI)
+	} else {
+		sameTime(t, "successor expires_at", st.Successor.ExpiresAt, child.ExpiresAt)
+	}
+	if ss, err := s.Sessions(ctx, u.ID, at(21)); err != nil || len(ss) != 1 || ss[0].ID != f.ID {
+		t.Fatalf("Sessions = %+v, %v", ss, err)
+	} else {
+		sameTime(t, "last_used_at", ss[0].LastUsedAt, at(20))
+	}
 
 	// Spending again reports the earlier spend and changes nothing else.
-	st, err = s.SpendRefreshToken(ctx, first.JTI, at(30))
+	st, err := spend(t, s, first.JTI, at(30))
 	if err != nil {
-		t.Fatalf("SpendRefreshToken again: %v", err)
+		t.Fatalf("spend again: %v", err)
 	}
 	sameState(t, st, first, f.ExpiresAt, true, false)
+	sameTime(t, "spent_at", st.SpentAt, at(20))
 	sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, false, false)
+	// Once the successor is spent, its parent's state says so.
+	if _, err := spend(t, s, child.JTI, at(31)); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, s, first.JTI); !st.SuccessorSpent {
+		t.Errorf("the successor's spending does not show in its parent's state")
+	}
 
 	t.Run("unknown user", func(t *testing.T) {
 		f := account.RefreshFamily{ID: newID(t), UserID: newID(t), CreatedAt: at(0), ExpiresAt: at(60)}
@@ -90,26 +123,28 @@ func testRefreshFamily(t *testing.T, s *sqlstore.Store) {
 		_, err := s.RefreshTokenState(ctx, tok.JTI)
 		wantCode(t, err, usersvc.ENotFound)
 	})
-	t.Run("unknown family", func(t *testing.T) {
-		tok := account.RefreshToken{JTI: newID(t), FamilyID: newID(t), UserID: u.ID, ParentJTI: first.JTI, IssuedAt: at(0), ExpiresAt: at(60)}
-		wantCode(t, s.AddRefreshToken(ctx, tok), usersvc.ENotFound)
+	t.Run("unknown token", func(t *testing.T) {
+		_, err := spend(t, s, newID(t), at(40))
+		wantCode(t, err, usersvc.ENotFound)
 	})
 	t.Run("duplicate jti", func(t *testing.T) {
-		dup := child
-		dup.ParentJTI = ""
-		wantCode(t, s.AddRefreshToken(ctx, dup), usersvc.EConflict)
-		sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, false, false)
+		_, second := login(t, s, u.ID, at(40), time.Hour)
+		dup := account.RefreshToken{JTI: child.JTI, FamilyID: second.FamilyID, UserID: u.ID, ParentJTI: second.JTI, IssuedAt: at(41), ExpiresAt: at(60)}
+		wantCode(t, rotate(t, s, dup), usersvc.EConflict)
+		sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, true, false)
+		// The failed rotation spent nothing.
+		sameState(t, state(t, s, second.JTI), second, second.ExpiresAt, false, false)
 	})
 }
 
-func testSpendRefreshTokenConcurrent(t *testing.T, s *sqlstore.Store) {
+func testRotateRefreshTokenConcurrent(t *testing.T, s *sqlstore.Store) {
 	const n = 20
 	u := create(t, s, "Spender", at(0))
 	f, first := login(t, s, u.ID, at(0), time.Hour)
 	states := make([]account.RefreshState, n)
 	errs := concurrently(n, func(i int) error {
 		var err error
-		states[i], err = s.SpendRefreshToken(t.Context(), first.JTI, at(i+1))
+		states[i], err = spend(t, s, first.JTI, at(i+1))
 		return err
 	})
 	fresh := 0
@@ -132,34 +167,50 @@ func testSpendRefreshTokenConcurrent(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-func testRevokeRefreshFamily(t *testing.T, s *sqlstore.Store) {
+func testRevokeSessions(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Revoke", at(0))
 	f, first := login(t, s, u.ID, at(0), time.Hour)
 	child := account.RefreshToken{JTI: newID(t), FamilyID: f.ID, UserID: u.ID, ParentJTI: first.JTI, IssuedAt: at(5), ExpiresAt: f.ExpiresAt}
-	if err := s.AddRefreshToken(ctx, child); err != nil {
-		t.Fatalf("AddRefreshToken: %v", err)
+	if err := rotate(t, s, child); err != nil {
+		t.Fatalf("rotate: %v", err)
 	}
 	other, otherFirst := login(t, s, u.ID, at(1), time.Hour)
+	third, thirdFirst := login(t, s, u.ID, at(2), time.Hour)
 
 	for i := range 2 { // idempotent
-		if err := s.RevokeRefreshFamily(ctx, f.ID, at(10+i)); err != nil {
-			t.Fatalf("RevokeRefreshFamily #%d: %v", i+1, err)
+		n, err := s.RevokeSessions(ctx, u.ID, []string{f.ID}, "", at(10+i))
+		if err != nil || n != 1-i {
+			t.Fatalf("RevokeSessions #%d = %d, %v; want %d", i+1, n, err, 1-i)
 		}
-		sameState(t, state(t, s, first.JTI), first, f.ExpiresAt, false, true)
+		sameState(t, state(t, s, first.JTI), first, f.ExpiresAt, true, true)
 		sameState(t, state(t, s, child.JTI), child, f.ExpiresAt, false, true)
 		sameState(t, state(t, s, otherFirst.JTI), otherFirst, other.ExpiresAt, false, false)
 	}
+	ids, err := s.SessionIDs(ctx, u.ID, at(20))
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("SessionIDs = %v, %v; want the two others", ids, err)
+	}
+	// All but one, then all; another user's id names nothing of this one.
+	if n, err := s.RevokeSessions(ctx, newID(t), nil, "", at(20)); err != nil || n != 0 {
+		t.Errorf("RevokeSessions(another user) = %d, %v", n, err)
+	}
+	if n, err := s.RevokeSessions(ctx, u.ID, nil, third.ID, at(21)); err != nil || n != 1 {
+		t.Errorf("RevokeSessions(all but third) = %d, %v; want 1", n, err)
+	}
+	sameState(t, state(t, s, thirdFirst.JTI), thirdFirst, third.ExpiresAt, false, false)
+	if n, err := s.RevokeSessions(ctx, u.ID, nil, "", at(22)); err != nil || n != 1 {
+		t.Errorf("RevokeSessions(all) = %d, %v; want 1", n, err)
+	}
+	if ss, err := s.Sessions(ctx, u.ID, at(23)); err != nil || len(ss) != 0 {
+		t.Errorf("Sessions after revoking all = %+v, %v", ss, err)
+	}
 	// A spend in a revoked family still reports the revocation.
-	st, err := s.SpendRefreshToken(ctx, child.JTI, at(20))
+	st, err := spend(t, s, child.JTI, at(30))
 	if err != nil {
-		t.Fatalf("SpendRefreshToken: %v", err)
+		t.Fatalf("spend: %v", err)
 	}
 	sameState(t, st, child, f.ExpiresAt, false, true)
-	// A family that is gone needs no revoking.
-	if err := s.RevokeRefreshFamily(ctx, newID(t), at(30)); err != nil {
-		t.Errorf("RevokeRefreshFamily(unknown) = %v, want nil", err)
-	}
 }
 
 func testDeleteExpiredRefreshTokens(t *testing.T, s *sqlstore.Store) {
@@ -167,8 +218,8 @@ func testDeleteExpiredRefreshTokens(t *testing.T, s *sqlstore.Store) {
 	u := create(t, s, "Expiry", at(0))
 	short, shortFirst := login(t, s, u.ID, at(0), time.Hour)
 	child := account.RefreshToken{JTI: newID(t), FamilyID: short.ID, UserID: u.ID, ParentJTI: shortFirst.JTI, IssuedAt: at(60), ExpiresAt: short.ExpiresAt}
-	if err := s.AddRefreshToken(ctx, child); err != nil {
-		t.Fatalf("AddRefreshToken: %v", err)
+	if err := rotate(t, s, child); err != nil {
+		t.Fatalf("rotate: %v", err)
 	}
 	edge, edgeFirst := login(t, s, u.ID, at(0), 2*time.Hour)
 	long, longFirst := login(t, s, u.ID, at(0), 3*time.Hour)
@@ -187,9 +238,9 @@ func testDeleteExpiredRefreshTokens(t *testing.T, s *sqlstore.Store) {
 	}
 	sameState(t, state(t, s, edgeFirst.JTI), edgeFirst, edge.ExpiresAt, false, false)
 	sameState(t, state(t, s, longFirst.JTI), longFirst, long.ExpiresAt, false, false)
-	// A successor can no longer join a deleted family.
+	// A token of a deleted family can no longer be rotated.
 	late := account.RefreshToken{JTI: newID(t), FamilyID: short.ID, UserID: u.ID, ParentJTI: child.JTI, IssuedAt: at(7200), ExpiresAt: short.ExpiresAt}
-	wantCode(t, s.AddRefreshToken(ctx, late), usersvc.ENotFound)
+	wantCode(t, rotate(t, s, late), usersvc.ENotFound)
 
 	if n, err := s.DeleteExpiredRefreshTokens(ctx, at(100000)); err != nil || n != 2 {
 		t.Fatalf("DeleteExpiredRefreshTokens(later) = %d, %v; want 2", n, err)
@@ -208,8 +259,8 @@ func testChangePassword(t *testing.T, s *sqlstore.Store) {
 	f2, t2 := login(t, s, u.ID, at(2), time.Hour)
 	f3, t3 := login(t, s, u.ID, at(3), time.Hour)
 	fo, to := login(t, s, other.ID, at(4), time.Hour)
-	if err := s.RevokeRefreshFamily(ctx, f3.ID, at(5)); err != nil {
-		t.Fatalf("RevokeRefreshFamily: %v", err)
+	if _, err := s.RevokeSessions(ctx, u.ID, []string{f3.ID}, "", at(5)); err != nil {
+		t.Fatalf("RevokeSessions: %v", err)
 	}
 	version := func(want int64, hash string) {
 		t.Helper()

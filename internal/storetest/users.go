@@ -187,7 +187,7 @@ func testNotFound(t *testing.T, s *sqlstore.Store) {
 	wantCode(t, s.DeleteUser(ctx, missing), usersvc.ENotFound)
 	_, err = s.RefreshTokenState(ctx, "no-such-jti")
 	wantCode(t, err, usersvc.ENotFound)
-	_, err = s.SpendRefreshToken(ctx, "no-such-jti", at(1))
+	_, err = spend(t, s, "no-such-jti", at(1))
 	wantCode(t, err, usersvc.ENotFound)
 	if ds := devicesOf(t, s, missing); len(ds) != 0 {
 		t.Errorf("Devices of a missing user = %+v", ds)
@@ -603,7 +603,7 @@ func testPingAndClose(t *testing.T, s *sqlstore.Store) {
 	wantCode(t, err, usersvc.EUnavailable)
 	_, err = s.CreateUser(ctx, newUser(t, "Late", at(1)), "h")
 	wantCode(t, err, usersvc.EUnavailable)
-	_, err = s.SpendRefreshToken(ctx, "jti", at(1))
+	_, err = spend(t, s, "jti", at(1))
 	wantCode(t, err, usersvc.EUnavailable)
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)

@@ -255,7 +255,7 @@ func attackGroups(t *testing.T, f *fixture) []attackGroup {
 	alg := f.alg
 	hs := alg == token.HS256
 	kid := f.svc.Keys().KIDs()[0]
-	access, err := f.svc.IssueAccess(user, "jti-attack", now)
+	access, err := f.svc.IssueAccess(user, "jti-attack", "", now)
 	if err != nil {
 		t.Fatal(err)
 	}

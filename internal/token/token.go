@@ -129,6 +129,7 @@ type accessClaims struct {
 	Email     string `json:"email"`
 	Name      string `json:"name"`
 	IsAdmin   bool   `json:"is_admin"`
+	SessionID string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -139,8 +140,9 @@ type refreshClaims struct {
 	jwt.RegisteredClaims
 }
 
-// IssueAccess returns a signed access token for u, issued at now.
-func (s *Service) IssueAccess(u *usersvc.User, jti string, now time.Time) (string, error) {
+// IssueAccess returns a signed access token for u in the session sid (a
+// refresh family id; empty for none), issued at now.
+func (s *Service) IssueAccess(u *usersvc.User, jti, sid string, now time.Time) (string, error) {
 	if u == nil || !canonicalUUID(u.ID) || jti == "" {
 		return "", errors.New("token: an access token needs a user id and a jti")
 	}
@@ -150,6 +152,7 @@ func (s *Service) IssueAccess(u *usersvc.User, jti string, now time.Time) (strin
 		Email:            u.Email,
 		Name:             u.Name,
 		IsAdmin:          u.IsAdmin,
+		SessionID:        sid,
 		RegisteredClaims: registered(u.ID, jti, now, now.Add(s.access)),
 	})
 }
@@ -201,6 +204,7 @@ func (s *Service) ParseAccess(token string, now time.Time) (account.AccessClaims
 		Name:      c.Name,
 		IsAdmin:   c.IsAdmin,
 		JTI:       c.ID,
+		SessionID: c.SessionID,
 		IssuedAt:  c.IssuedAt.UTC(),
 		ExpiresAt: c.ExpiresAt.UTC(),
 	}, nil

@@ -116,7 +116,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, alg := range algorithms {
 		t.Run(alg, func(t *testing.T) {
 			f := newFixture(t, alg)
-			access, err := f.svc.IssueAccess(user, "jti-access-1", now)
+			access, err := f.svc.IssueAccess(user, "jti-access-1", "", now)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +190,7 @@ func TestClaimsExactly(t *testing.T) {
 	for _, alg := range algorithms {
 		t.Run(alg, func(t *testing.T) {
 			f := newFixture(t, alg)
-			access, _ := f.svc.IssueAccess(user, "jti-1", now)
+			access, _ := f.svc.IssueAccess(user, "jti-1", "", now)
 			header, payload := decode(t, access)
 			wantHeader := map[string]any{"alg": alg, "typ": "JWT", "kid": f.svc.Keys().KIDs()[0]}
 			if !maps.Equal(header, wantHeader) {
@@ -224,13 +224,13 @@ func TestClaimsExactly(t *testing.T) {
 
 func TestIssueRejectsIncompleteInput(t *testing.T) {
 	f := newFixture(t, token.HS256)
-	if _, err := f.svc.IssueAccess(nil, "j", now); err == nil {
+	if _, err := f.svc.IssueAccess(nil, "j", "", now); err == nil {
 		t.Error("IssueAccess(nil user) succeeded")
 	}
-	if _, err := f.svc.IssueAccess(&usersvc.User{ID: "42"}, "j", now); err == nil {
+	if _, err := f.svc.IssueAccess(&usersvc.User{ID: "42"}, "j", "", now); err == nil {
 		t.Error("IssueAccess(non-UUID id) succeeded")
 	}
-	if _, err := f.svc.IssueAccess(user, "", now); err == nil {
+	if _, err := f.svc.IssueAccess(user, "", "", now); err == nil {
 		t.Error("IssueAccess(no jti) succeeded")
 	}
 	rt := refreshRecord()
@@ -364,7 +364,7 @@ func TestForgedAndInvalidTokens(t *testing.T) {
 			if _, err := f.svc.ParseAccess(forge(t, method, f.sign, ours, refresh), now); err == nil {
 				t.Error("a refresh token was accepted as an access token")
 			}
-			issuedAccess, _ := f.svc.IssueAccess(user, "j", now)
+			issuedAccess, _ := f.svc.IssueAccess(user, "j", "", now)
 			issuedRefresh, _ := f.svc.IssueRefresh(refreshRecord())
 			if _, err := f.svc.ParseRefresh(issuedAccess, now); err == nil {
 				t.Error("an issued access token was accepted as a refresh token")
@@ -484,7 +484,7 @@ func TestForgedAndInvalidTokens(t *testing.T) {
 
 func TestExpiry(t *testing.T) {
 	f := newFixture(t, token.HS256)
-	access, _ := f.svc.IssueAccess(user, "j", now)
+	access, _ := f.svc.IssueAccess(user, "j", "", now)
 	exp := now.Add(f.svc.AccessLifetime())
 	if _, err := f.svc.ParseAccess(access, exp.Add(-time.Second)); err != nil {
 		t.Fatalf("a second before exp: %v", err)
@@ -536,11 +536,11 @@ func TestRotation(t *testing.T) {
 			newSvc, _ := token.New(token.Config{Keys: newKS})
 			onlySvc, _ := token.New(token.Config{Keys: newOnly})
 
-			old, _ := oldSvc.IssueAccess(user, "j-old", now)
+			old, _ := oldSvc.IssueAccess(user, "j-old", "", now)
 			if _, err := newSvc.ParseAccess(old, now); err != nil {
 				t.Fatalf("a token of the old key after rotation: %v", err)
 			}
-			fresh, _ := newSvc.IssueAccess(user, "j-new", now)
+			fresh, _ := newSvc.IssueAccess(user, "j-new", "", now)
 			h, _ := decode(t, fresh)
 			if h["kid"] != newKS.KIDs()[0] || newKS.KIDs()[0] == oldKS.KIDs()[0] || newKS.KIDs()[1] != oldKS.KIDs()[0] {
 				t.Fatalf("kid %v; set %v, old %v", h["kid"], newKS.KIDs(), oldKS.KIDs())
@@ -643,7 +643,7 @@ func TestJWKS(t *testing.T) {
 				t.Fatal("the JWK is not the service's public key")
 			}
 			// And a token verifies with it, as a relying service would do.
-			access, _ := f.svc.IssueAccess(user, "j", now)
+			access, _ := f.svc.IssueAccess(user, "j", "", now)
 			if _, err := jwt.Parse(access, func(*jwt.Token) (any, error) { return pub, nil },
 				jwt.WithValidMethods([]string{alg}), jwt.WithTimeFunc(func() time.Time { return now })); err != nil {
 				t.Fatalf("verifying with the published key: %v", err)
@@ -749,7 +749,7 @@ func TestSecretNeverPrints(t *testing.T) {
 // the test secret itself (testdata/fuzz/FuzzParse).
 func FuzzParse(f *testing.F) {
 	fx := newFixture(f, token.HS256)
-	access, _ := fx.svc.IssueAccess(user, "jti", now)
+	access, _ := fx.svc.IssueAccess(user, "jti", "", now)
 	refresh, _ := fx.svc.IssueRefresh(refreshRecord())
 	f.Add(access)
 	f.Add(refresh)
