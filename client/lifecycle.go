@@ -49,8 +49,8 @@ func (PasswordChange) GoString() string { return "client.PasswordChange{[REDACTE
 // of its sessions ended: POST /api/v1/users/{id}/password. Only the user
 // may call it (an admin for someone else is ErrForbidden). A wrong current
 // password is ErrInvalid with Fields["current_password"]; too many wrong
-// ones are ErrRateLimited. Access tokens already issued stay valid until
-// they expire; refresh tokens of the ended sessions are ErrUnauthorized.
+// ones are ErrRateLimited. The refresh and access tokens of the ended
+// sessions are ErrUnauthorized from the next request on.
 func (c *Client) ChangePassword(ctx context.Context, userID string, pc PasswordChange) (int, error) {
 	p, err := path("/api/v1/users/", userID, "/password")
 	if err != nil {

@@ -69,7 +69,11 @@ type Claims struct {
 	Name    string
 	IsAdmin bool
 	// TokenID is the token's jti.
-	TokenID   string
+	TokenID string
+	// SessionID is the token's sid: the session it was issued in. A
+	// service that verifies tokens itself does not learn that a session
+	// has ended; ask the user service when that matters.
+	SessionID string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
@@ -284,6 +288,7 @@ type accessClaims struct {
 	Email     string `json:"email"`
 	Name      string `json:"name"`
 	IsAdmin   bool   `json:"is_admin"`
+	SessionID string `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -326,6 +331,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		Name:      c.Name,
 		IsAdmin:   c.IsAdmin,
 		TokenID:   c.ID,
+		SessionID: c.SessionID,
 		IssuedAt:  c.IssuedAt.UTC(),
 		ExpiresAt: c.ExpiresAt.UTC(),
 	}, nil
