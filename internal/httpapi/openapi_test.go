@@ -63,6 +63,9 @@ func registeredRoutes(t *testing.T) [][2]string {
 // path without a trailing slash; a subtree pattern ("/docs/assets/") to
 // the one documented path under it.
 func docPathFor(doc *openapi3.T, pattern string) (string, bool) {
+	if pattern == "/{$}" { // the root path alone
+		return "/", doc.Paths.Value("/") != nil
+	}
 	if pattern != "/" && strings.HasSuffix(pattern, "/") {
 		for _, p := range doc.Paths.InMatchingOrder() {
 			if strings.HasPrefix(p, pattern) {
