@@ -831,18 +831,29 @@ func TestDockerfile(t *testing.T) {
 	if len(stages) < 2 {
 		t.Fatalf("Dockerfile: %d stages, want a build stage and a final one", len(stages))
 	}
-	build := ""
+	build, versionArg := "", false
 	for _, stage := range stages[:len(stages)-1] {
 		for _, in := range stage {
 			if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
 				build = in.args
 			}
+			if in.cmd == "ARG" && strings.HasPrefix(in.args, "VERSION") {
+				versionArg = true
+			}
 		}
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w"`, "./cmd/usersvc"} {
+	// The version is stamped from the VERSION build argument (the context
+	// has no .git for Go to stamp it from).
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w `, "-X main.buildVersion=${VERSION}", "./cmd/usersvc"} {
 		if !strings.Contains(build, want) {
 			t.Errorf("Dockerfile: the go build step has no %s", want)
 		}
+	}
+	if !versionArg {
+		t.Errorf("Dockerfile: the build stage has no ARG VERSION")
+	}
+	if !strings.Contains(readFile(t, "../cmd/usersvc/version.go"), "var buildVersion string") {
+		t.Errorf("cmd/usersvc/version.go: no buildVersion for -X main.buildVersion to set")
 	}
 
 	final := stages[len(stages)-1]
