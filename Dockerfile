@@ -2,12 +2,16 @@
 
 # Build a static binary.
 FROM golang:1.26 AS build
+# The version that `usersvc version`, /health and usersvc_build_info report
+# (the context has no .git to take it from):
+#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) .
+ARG VERSION=dev
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/usersvc ./cmd/usersvc \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.buildVersion=${VERSION}" -o /out/usersvc ./cmd/usersvc \
  && mkdir -p /out/data
 
 # Run it in a minimal image with no shell, as a non-root user. DATA_DIR holds

@@ -25,7 +25,7 @@ const (
 	MsgPasswordDigit     = "Password must contain at least one number"
 	MsgPasswordSpecial   = "Password must contain at least one special character"
 	MsgNameTooLong       = "Must not exceed 255 characters"
-	MsgNameInvalid       = "Contains invalid characters (only letters, spaces, hyphens, and apostrophes allowed)"
+	MsgNameInvalid       = "Contains invalid characters (only letters, spaces, hyphens, apostrophes and periods allowed)"
 	MsgTokenTooLong      = "Token is too long (max 512 characters)"
 	MsgTokenInvalid      = "Invalid token format (only alphanumeric characters, hyphens, underscores, and colons allowed)"
 	MsgDeviceIDTooLong   = "Device id is too long (max 255 characters)"

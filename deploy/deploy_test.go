@@ -54,6 +54,7 @@ func readBinary(t *testing.T) binary {
 	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`getenv\("([A-Z][A-Z0-9_]*)"\)`),
 		regexp.MustCompile(`\{"([A-Z][A-Z0-9_]*)", "[^"]*", &c\.`), // the durations table
+		regexp.MustCompile(`\{"([A-Z][A-Z0-9_]*)", d\.\w+, &c\.`),  // the rate limits table
 	} {
 		for _, m := range re.FindAllStringSubmatch(config, -1) {
 			b.env[m[1]] = true
@@ -91,6 +92,29 @@ func readBinary(t *testing.T) binary {
 		}
 	}
 	return b
+}
+
+// TestEveryVariableDocumented checks that every variable config.go reads
+// is in the README's configuration table, and that the table names no
+// variable that nothing reads.
+func TestEveryVariableDocumented(t *testing.T) {
+	bin := readBinary(t)
+	for name := range bin.env {
+		if !bin.documented[name] {
+			t.Errorf("config.go reads %s, which the README's configuration table does not list", name)
+		}
+	}
+	for name := range bin.documented {
+		// OTEL_* are read by the OpenTelemetry SDK, the rest by the Go runtime.
+		if !bin.env[name] && !runtimeEnv[name] && !strings.HasPrefix(name, "OTEL_") {
+			t.Errorf("the README's configuration table lists %s, which config.go does not read", name)
+		}
+	}
+	for _, name := range []string{"RATE_LIMIT_LOGIN_EMAIL", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_REGISTER_EMAIL", "RATE_LIMIT_REGISTER_ADDRESS"} {
+		if !bin.env[name] {
+			t.Errorf("config.go: cannot find where %s is read; update this test", name)
+		}
+	}
 }
 
 // checkEnvName reports a variable the binary does not read.
@@ -807,18 +831,29 @@ func TestDockerfile(t *testing.T) {
 	if len(stages) < 2 {
 		t.Fatalf("Dockerfile: %d stages, want a build stage and a final one", len(stages))
 	}
-	build := ""
+	build, versionArg := "", false
 	for _, stage := range stages[:len(stages)-1] {
 		for _, in := range stage {
 			if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
 				build = in.args
 			}
+			if in.cmd == "ARG" && strings.HasPrefix(in.args, "VERSION") {
+				versionArg = true
+			}
 		}
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w"`, "./cmd/usersvc"} {
+	// The version is stamped from the VERSION build argument (the context
+	// has no .git for Go to stamp it from).
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w `, "-X main.buildVersion=${VERSION}", "./cmd/usersvc"} {
 		if !strings.Contains(build, want) {
 			t.Errorf("Dockerfile: the go build step has no %s", want)
 		}
+	}
+	if !versionArg {
+		t.Errorf("Dockerfile: the build stage has no ARG VERSION")
+	}
+	if !strings.Contains(readFile(t, "../cmd/usersvc/version.go"), "var buildVersion string") {
+		t.Errorf("cmd/usersvc/version.go: no buildVersion for -X main.buildVersion to set")
 	}
 
 	final := stages[len(stages)-1]

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/ratelimit"
 	"github.com/usersvc/usersvc/internal/token"
 )
 
@@ -38,6 +40,8 @@ type config struct {
 	RedisTimeout         time.Duration // bounds each call to Redis
 	RefreshReuseInterval time.Duration // a spent refresh token's retry window
 	HashConcurrency      int
+	// RateLimits are the rules of RATE_LIMIT_*; a rule with Max 0 is off.
+	RateLimits ratelimit.Limits
 }
 
 // postgres reports whether the database is PostgreSQL.
@@ -164,7 +168,53 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			return nil, bad("PASSWORD_HASH_CONCURRENCY", "must be a whole number of at least 1")
 		}
 	}
+	d := ratelimit.DefaultLimits()
+	rules := []struct {
+		name string
+		def  ratelimit.Rule
+		dst  *ratelimit.Rule
+	}{
+		{"RATE_LIMIT_LOGIN_EMAIL", d.LoginEmail, &c.RateLimits.LoginEmail},
+		{"RATE_LIMIT_LOGIN_ADDRESS", d.LoginAddr, &c.RateLimits.LoginAddr},
+		{"RATE_LIMIT_REGISTER_EMAIL", d.RegisterEmail, &c.RateLimits.RegisterEmail},
+		{"RATE_LIMIT_REGISTER_ADDRESS", d.RegisterAddr, &c.RateLimits.RegisterAddr},
+	}
+	for _, r := range rules {
+		if *r.dst, err = rateRule(getenv(r.name), r.def); err != nil {
+			return nil, bad(r.name, "%v", err)
+		}
+	}
 	return c, nil
+}
+
+// Bounds of a RATE_LIMIT_* rule: the counts are kept per key (a sorted set
+// in Redis, a slice in the process), so the count is bounded too.
+const (
+	maxRateLimitCount  = 10_000
+	minRateLimitWindow = time.Second
+	maxRateLimitWindow = 24 * time.Hour
+)
+
+// rateRule reads one RATE_LIMIT_* variable: "off", or COUNT/WINDOW such
+// as 5/15m (at most COUNT events per key within any WINDOW). Empty means
+// def. An "off" rule has Max 0.
+func rateRule(v string, def ratelimit.Rule) (ratelimit.Rule, error) {
+	v = strings.TrimSpace(v)
+	switch {
+	case v == "":
+		return def, nil
+	case strings.EqualFold(v, "off"):
+		def.Max, def.Window = 0, 0
+		return def, nil
+	}
+	count, window, ok := strings.Cut(v, "/")
+	n, nerr := strconv.Atoi(strings.TrimSpace(count))
+	w, werr := time.ParseDuration(strings.TrimSpace(window))
+	if !ok || nerr != nil || werr != nil || n < 1 || n > maxRateLimitCount || w < minRateLimitWindow || w > maxRateLimitWindow {
+		return def, errors.New("must be off or COUNT/WINDOW such as 5/15m (COUNT from 1 to 10000, WINDOW a Go duration from 1s to 24h)")
+	}
+	def.Max, def.Window = n, w
+	return def, nil
 }
 
 // previousSecrets reads SECRET_KEY_PREVIOUS: comma-separated HS256 secrets

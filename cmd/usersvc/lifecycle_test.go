@@ -94,7 +94,7 @@ func TestLifecycleOverHTTP(t *testing.T) {
 			t.Errorf("read after rename: %d %v", st, body)
 		}
 		st, body = s.do(t, "PATCH", adaPath, map[string]any{"name": "<script>"}, lcBearer(ada)...)
-		s.want(t, "invalid name", st, body, http.StatusBadRequest, "name: Contains invalid characters (only letters, spaces, hyphens, and apostrophes allowed)")
+		s.want(t, "invalid name", st, body, http.StatusBadRequest, "name: Contains invalid characters (only letters, spaces, hyphens, apostrophes and periods allowed)")
 		st, body = s.do(t, "PATCH", adaPath, map[string]any{"name": "Mallory"}, lcBearer(bob)...)
 		s.want(t, "another user renames", st, body, http.StatusForbidden, "")
 		st, body = s.do(t, "PATCH", adaPath, map[string]any{"name": "Service"}, svc...)

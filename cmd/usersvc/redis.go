@@ -78,12 +78,18 @@ func (a *app) cacheAndLimits() (cache.Cache, account.Limits, func(context.Contex
 		c, shared, status = rc, rdb, rc.Status
 		limOpts.Breaker = br
 	}
-	d := ratelimit.DefaultLimits()
+	rules := a.cfg.RateLimits
+	limiter := func(r ratelimit.Rule) account.Limiter {
+		if r.Max == 0 { // RATE_LIMIT_…=off
+			return nil
+		}
+		return ratelimit.New(shared, r, limOpts)
+	}
 	limits := account.Limits{
-		LoginEmail:    ratelimit.New(shared, d.LoginEmail, limOpts),
-		LoginAddr:     ratelimit.New(shared, d.LoginAddr, limOpts),
-		RegisterEmail: ratelimit.New(shared, d.RegisterEmail, limOpts),
-		RegisterAddr:  ratelimit.New(shared, d.RegisterAddr, limOpts),
+		LoginEmail:    limiter(rules.LoginEmail),
+		LoginAddr:     limiter(rules.LoginAddr),
+		RegisterEmail: limiter(rules.RegisterEmail),
+		RegisterAddr:  limiter(rules.RegisterAddr),
 	}
 	return c, limits, status, nil
 }

@@ -136,7 +136,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				slog.String("method", r.Method),
 				slog.String("route", routeOf(r)),
 				slog.Int("status", rec.status),
-				slog.Duration("duration", time.Since(start)),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.Int("bytes", rec.bytes),
 				slog.String("request_id", ri.id),
 				slog.String("client_ip", s.cfg.TrustedProxies(r)),

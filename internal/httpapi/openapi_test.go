@@ -2,7 +2,10 @@ package httpapi_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -63,6 +66,9 @@ func registeredRoutes(t *testing.T) [][2]string {
 // path without a trailing slash; a subtree pattern ("/docs/assets/") to
 // the one documented path under it.
 func docPathFor(doc *openapi3.T, pattern string) (string, bool) {
+	if pattern == "/{$}" { // the root path alone
+		return "/", doc.Paths.Value("/") != nil
+	}
 	if pattern != "/" && strings.HasSuffix(pattern, "/") {
 		for _, p := range doc.Paths.InMatchingOrder() {
 			if strings.HasPrefix(p, pattern) {
@@ -303,40 +309,150 @@ func TestOpenAPIRateLimitAnswer(t *testing.T) {
 	t.Skip("the test server does not rate limit logins: no 429 to validate")
 }
 
-// TestDocsPage checks the documentation page and its assets: served by the
-// binary, HTML, a Content-Security-Policy of 'self' only, no outside URL.
+// TestDocsPage checks the documentation page and the files it loads: served
+// by the binary, with the right Content-Type, a Content-Security-Policy of
+// 'self' only, no inline script or style, and (in the page's own files) no
+// outside address; the vendored Swagger UI files are checked by
+// TestDocsVendoredFiles.
 func TestDocsPage(t *testing.T) {
 	h := newHarness(t)
-	for _, path := range []string{"/docs", "/docs/", "/docs/assets/docs.js", "/docs/assets/docs.css"} {
+	get := func(path string, headers ...string) (*http.Response, []byte) {
+		t.Helper()
 		req, _ := http.NewRequest("GET", h.srv.URL+path, nil)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
 		resp, err := h.srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		return resp, body
+	}
+	own := map[string]string{"/docs": "text/html", "/docs/": "text/html", "/docs/assets/docs.js": "text/javascript", "/docs/assets/docs.css": "text/css"}
+	vendored := map[string]string{"/docs/assets/swagger-ui-bundle.js": "text/javascript", "/docs/assets/swagger-ui.css": "text/css"}
+	for path, want := range mergeMaps(own, vendored) {
+		resp, body := get(path)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d", path, resp.StatusCode)
 		}
 		csp := resp.Header.Get("Content-Security-Policy")
-		if !strings.Contains(csp, "default-src 'self'") || strings.Contains(csp, "http") || strings.Contains(csp, "unsafe") || strings.Contains(csp, "*") {
+		if !strings.Contains(csp, "default-src 'self'") || strings.Contains(csp, "http") || strings.Contains(csp, "unsafe") || strings.Contains(csp, "*") ||
+			strings.Count(csp, "data:") != strings.Count(csp, "img-src 'self' data:") {
 			t.Errorf("GET %s: Content-Security-Policy %q", path, csp)
 		}
-		if regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`).Match(body) {
+		if _, ok := own[path]; ok && regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`).Match(body) {
 			t.Errorf("GET %s refers to an outside address", path)
 		}
-		ct := resp.Header.Get("Content-Type")
-		want := map[string]string{"/docs": "text/html", "/docs/": "text/html", "/docs/assets/docs.js": "text/javascript", "/docs/assets/docs.css": "text/css"}[path]
-		if !strings.HasPrefix(ct, want) {
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, want) {
 			t.Errorf("GET %s: Content-Type %q, want %s", path, ct, want)
 		}
-		if strings.HasSuffix(ct, "html") && (bytes.Contains(body, []byte("<script>")) || bytes.Contains(body, []byte("<style>"))) {
+		if want == "text/html" && regexp.MustCompile(`(?i)<script>|<style|\son[a-z]+=|\sstyle=`).Match(body) {
 			t.Errorf("GET %s has inline script or style, which its CSP forbids", path)
 		}
 	}
-	r := h.do("GET", "/docs/assets/nope.js", nil)
-	expect(t, r, http.StatusNotFound, "Not found")
+
+	// The page loads exactly its own files and Swagger UI, all from /docs/assets/.
+	_, page := get("/docs")
+	var loads []string
+	for _, m := range regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllSubmatch(page, -1) {
+		if u := string(m[1]); u != "/api/v1/openapi.json" {
+			loads = append(loads, u)
+		}
+	}
+	sort.Strings(loads)
+	wantLoads := []string{"/docs/assets/docs.css", "/docs/assets/docs.js", "/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"}
+	if !slices.Equal(loads, wantLoads) {
+		t.Errorf("the page loads %q, want %q", loads, wantLoads)
+	}
+	_, script := get("/docs/assets/docs.js")
+	for _, s := range []string{`url: "/api/v1/openapi.json"`, "validatorUrl: null", "queryConfigEnabled: false"} {
+		if !bytes.Contains(script, []byte(s)) {
+			t.Errorf("docs.js does not set %s", s)
+		}
+	}
+
+	// The bundle is served as vendored, gzipped on request, revalidated by ETag.
+	bundle, err := os.ReadFile("docs/swagger-ui/swagger-ui-bundle.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, raw := get("/docs/assets/swagger-ui-bundle.js", "Accept-Encoding", "gzip")
+	if resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("Accept-Encoding: gzip: Content-Encoding %q, Vary %q", resp.Header.Get("Content-Encoding"), resp.Header.Get("Vary"))
+	}
+	if zr, err := gzip.NewReader(bytes.NewReader(raw)); err != nil {
+		t.Error(err)
+	} else if plain, _ := io.ReadAll(zr); !bytes.Equal(plain, bundle) {
+		t.Error("the gzipped bundle is not the vendored file")
+	}
+	resp, plain := get("/docs/assets/swagger-ui-bundle.js", "Accept-Encoding", "gzip;q=0, identity")
+	if resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(plain, bundle) {
+		t.Errorf("gzip;q=0: Content-Encoding %q, identical %v", resp.Header.Get("Content-Encoding"), bytes.Equal(plain, bundle))
+	}
+	etag := resp.Header.Get("ETag")
+	if resp, body := get("/docs/assets/swagger-ui-bundle.js", "If-None-Match", etag); etag == "" || resp.StatusCode != http.StatusNotModified || len(body) != 0 {
+		t.Errorf("If-None-Match %s: %d with %d bytes, want 304 and none", etag, resp.StatusCode, len(body))
+	}
+
+	// Nothing else under docs/ is served.
+	for _, p := range []string{"/docs/assets/nope.js", "/docs/assets/LICENSE", "/docs/assets/README.md", "/docs/assets/index.html", "/docs/assets/swagger-ui-bundle.js.map"} {
+		expect(t, h.do("GET", p, nil), http.StatusNotFound, "Not found")
+	}
 	if !slices.Contains([]int{http.StatusNotFound}, h.do("GET", "/docs/assets/", nil).Status) {
 		t.Error("GET /docs/assets/ lists the directory")
 	}
+}
+
+// TestDocsVendoredFiles checks that the vendored Swagger UI files are those
+// recorded in docs/swagger-ui/README.md (digests and version), with their
+// licence.
+func TestDocsVendoredFiles(t *testing.T) {
+	readme, err := os.ReadFile("docs/swagger-ui/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := os.ReadFile("docs/swagger-ui/VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := strings.TrimSpace(string(version))
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(v) || !bytes.Contains(readme, []byte("Version: "+v+" ")) {
+		t.Errorf("VERSION %q is not the version in README.md", v)
+	}
+	recorded := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` \\| `([0-9a-f]{64})` \\|$").FindAllSubmatch(readme, -1) {
+		recorded[string(m[1])] = string(m[2])
+	}
+	for _, name := range []string{"swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt"} {
+		body, err := os.ReadFile("docs/swagger-ui/" + name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		sum := sha256.Sum256(body)
+		if got := hex.EncodeToString(sum[:]); got != recorded[name] {
+			t.Errorf("docs/swagger-ui/%s: sha256 %s, README.md records %q", name, got, recorded[name])
+		}
+	}
+	entries, err := os.ReadDir("docs/swagger-ui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, ok := recorded[e.Name()]; !ok && e.Name() != "README.md" && e.Name() != "VERSION" {
+			t.Errorf("docs/swagger-ui/%s is not recorded in README.md", e.Name())
+		}
+	}
+}
+
+func mergeMaps(ms ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
 }

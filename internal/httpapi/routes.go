@@ -38,6 +38,7 @@ func (s *Server) routes() {
 	s.handle("GET /.well-known/jwks.json", handleJWKS(s.cfg.JWKS))
 	s.handle("GET /api/v1/openapi.json", handleOpenAPI())
 	s.handle("GET /docs", handleDocs())
+	s.mux.Handle("GET /{$}", http.RedirectHandler("/docs", http.StatusFound))
 	s.mux.Handle("GET /docs/assets/{file}", handleDocsAssets())
 
 	if s.cfg.Metrics != nil {
