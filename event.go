@@ -1,0 +1,127 @@
+package usersvc
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Event is one change of a user, as the change feed and the brokers carry
+// it: a CloudEvents 1.0 event in the structured JSON mode. Position is the
+// extension attribute "position": the event's place in the one global,
+// gap-tolerant, increasing order of events, which consumers keep as their
+// cursor.
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject"`
+	Time            time.Time       `json:"time"`
+	DataContentType string          `json:"datacontenttype"`
+	Position        int64           `json:"position"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// The constant attributes of every event.
+const (
+	EventSpecVersion = "1.0"
+	EventSource      = "/usersvc"
+	EventContentType = "application/json"
+)
+
+// Event types. Each names the change; its data is the type of the same
+// name below (EventUserRegistered carries UserEventData, …).
+const (
+	EventUserRegistered       = "usersvc.user.registered"
+	EventUserUpdated          = "usersvc.user.updated"
+	EventUserDeleted          = "usersvc.user.deleted"
+	EventUserDisabled         = "usersvc.user.disabled"
+	EventUserEnabled          = "usersvc.user.enabled"
+	EventUserPasswordChanged  = "usersvc.user.password_changed"
+	EventPreferencesUpdated   = "usersvc.preferences.updated"
+	EventDeviceRegistered     = "usersvc.device.registered"
+	EventDeviceRemoved        = "usersvc.device.removed"
+	EventPushTokenInvalidated = "usersvc.push_token.invalidated"
+	EventSessionsRevoked      = "usersvc.sessions.revoked"
+)
+
+// EventTypes lists every event type.
+var EventTypes = []string{
+	EventUserRegistered, EventUserUpdated, EventUserDeleted, EventUserDisabled, EventUserEnabled,
+	EventUserPasswordChanged, EventPreferencesUpdated, EventDeviceRegistered, EventDeviceRemoved,
+	EventPushTokenInvalidated, EventSessionsRevoked,
+}
+
+// UserEventData is the data of user.registered, user.updated,
+// user.disabled and user.enabled: the user as it now is. It never holds a
+// password or its hash.
+type UserEventData struct {
+	ID          string      `json:"id"`
+	Email       string      `json:"email"`
+	Name        string      `json:"name"`
+	PushToken   *string     `json:"push_token"`
+	Preferences Preferences `json:"preferences"`
+	IsAdmin     bool        `json:"is_admin"`
+	IsActive    bool        `json:"is_active"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+}
+
+// NewUserEventData is the event data of u.
+func NewUserEventData(u *User) UserEventData {
+	return UserEventData{ID: u.ID, Email: u.Email, Name: u.Name, PushToken: u.PushToken, Preferences: u.Preferences,
+		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+}
+
+// UserIDEventData is the data of user.deleted and user.password_changed.
+type UserIDEventData struct {
+	UserID string `json:"user_id"`
+}
+
+// PreferencesEventData is the data of preferences.updated: the whole new
+// preferences.
+type PreferencesEventData struct {
+	UserID      string      `json:"user_id"`
+	Preferences Preferences `json:"preferences"`
+}
+
+// DeviceEventData is the data of device.registered and device.removed. It
+// carries the push token: the push service needs it.
+type DeviceEventData struct {
+	UserID     string  `json:"user_id"`
+	ID         string  `json:"id"`
+	DeviceID   *string `json:"device_id"`
+	PushToken  string  `json:"push_token"`
+	DeviceType string  `json:"device_type"`
+}
+
+// NewDeviceEventData is the event data of d.
+func NewDeviceEventData(d *Device) DeviceEventData {
+	return DeviceEventData{UserID: d.UserID, ID: d.ID, DeviceID: d.DeviceID, PushToken: d.Token, DeviceType: d.DeviceType}
+}
+
+// PushTokenInvalidatedEventData is the data of push_token.invalidated: a
+// token the push provider rejected was taken from the user.
+type PushTokenInvalidatedEventData struct {
+	UserID    string `json:"user_id"`
+	PushToken string `json:"push_token"`
+	Reason    string `json:"reason"`
+}
+
+// SessionsRevokedEventData is the data of sessions.revoked: sessions of the
+// user ended (a logout, the end of a session, a password change, a
+// disable, the reuse of a refresh token).
+type SessionsRevokedEventData struct {
+	UserID     string   `json:"user_id"`
+	SessionIDs []string `json:"session_ids"`
+	Reason     string   `json:"reason"`
+}
+
+// Reasons of sessions.revoked.
+const (
+	SessionsEndedLogout   = "logout"
+	SessionsEndedByUser   = "ended"
+	SessionsEndedPassword = "password_changed"
+	SessionsEndedDisabled = "disabled"
+	SessionsEndedReuse    = "refresh_reuse"
+)
