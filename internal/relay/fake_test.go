@@ -3,9 +3,11 @@ package relay_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/relay"
@@ -37,7 +39,7 @@ func (s *memStore) add(user string, n int) {
 	for range n {
 		pos := int64(len(s.events) + 1)
 		s.events = append(s.events, usersvc.Event{
-			SpecVersion: usersvc.EventSpecVersion, ID: fmt.Sprintf("ev-%06d", pos), Source: usersvc.EventSource,
+			SpecVersion: usersvc.EventSpecVersion, ID: uuid.NewString(), Source: usersvc.EventSource,
 			Type: usersvc.EventPreferencesUpdated, Subject: user, Time: time.Now().UTC(),
 			DataContentType: usersvc.EventContentType, Position: pos, Data: []byte(`{}`),
 		})
@@ -108,6 +110,18 @@ func (s *memStore) unpublished() int {
 	return len(s.events) - len(s.published)
 }
 
+// The outbox of the integration tests.
+
+func (s *memStore) write(_ testing.TB, user string) { s.add(user, 1) }
+
+func (s *memStore) all(testing.TB) []usersvc.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]usersvc.Event(nil), s.events...)
+}
+
+func (s *memStore) pending(testing.TB) int { return s.unpublished() }
+
 func (s *memStore) holder() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,7 +130,7 @@ func (s *memStore) holder() string {
 
 // keepLease is a store whose ReleaseLease does nothing: a replica that
 // crashed never frees its lease.
-type keepLease struct{ *memStore }
+type keepLease struct{ relay.Store }
 
 func (keepLease) ReleaseLease(context.Context, string, string) error { return nil }
 
