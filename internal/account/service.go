@@ -344,7 +344,7 @@ func (s *Service) Logout(ctx context.Context, raw string) error {
 	if st.Token.UserID != claims.UserID {
 		return invalidToken(nil)
 	}
-	_, err = s.sessions.RevokeSessions(ctx, st.Token.UserID, []string{st.Token.FamilyID}, "", now)
+	_, err = s.sessions.RevokeSessions(ctx, st.Token.UserID, []string{st.Token.FamilyID}, "", usersvc.SessionsEndedLogout, now)
 	return err
 }
 
