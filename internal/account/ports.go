@@ -15,6 +15,7 @@ type Store interface {
 	Users
 	Devices
 	Sessions
+	Events
 }
 
 // Users keeps users. Implementations hold no business rules: they store,

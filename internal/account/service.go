@@ -33,6 +33,7 @@ type Service struct {
 	users     Users
 	devices   Devices
 	sessions  Sessions
+	events    Events
 	hasher    Hasher
 	tokens    Tokens
 	keys      ServiceKeys
@@ -98,6 +99,7 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		users:     store,
 		devices:   store,
 		sessions:  store,
+		events:    store,
 		hasher:    hasher,
 		tokens:    tokens,
 		keys:      opts.ServiceKeys,
