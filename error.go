@@ -22,6 +22,7 @@ const (
 	EUnavailable  = "unavailable"  // a dependency (the database) is down
 	ETooLarge     = "too_large"    // the request body is too large
 	EUnsupported  = "unsupported"  // the request's media type is not JSON
+	EGone         = "gone"         // what was asked for is no longer kept
 	EInternal     = "internal"     // anything else; its text is never shown
 )
 

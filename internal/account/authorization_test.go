@@ -106,7 +106,7 @@ var useCases = []struct {
 		return err
 	}},
 	{"invalidate push tokens", func(ctx context.Context, s *account.Service, p account.Principal, t target) error {
-		n, err := s.InvalidatePushTokens(ctx, p, []string{t.pushToken})
+		n, err := s.InvalidatePushTokens(ctx, p, []string{t.pushToken}, "unregistered")
 		if err == nil && n != 1 {
 			return fmt.Errorf("%d records invalidated", n)
 		}

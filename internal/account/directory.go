@@ -146,7 +146,7 @@ func (s *Service) DeleteDevice(ctx context.Context, p Principal, userID, deviceI
 
 // InvalidatePushTokens drops tokens the push provider rejected, whoever
 // holds them, and returns how many device records went.
-func (s *Service) InvalidatePushTokens(ctx context.Context, p Principal, tokens []string) (int, error) {
+func (s *Service) InvalidatePushTokens(ctx context.Context, p Principal, tokens []string, reason string) (int, error) {
 	if err := s.requireScope(ctx, p, ScopePushTokensInvalidate, false); err != nil {
 		return 0, err
 	}
@@ -169,7 +169,7 @@ func (s *Service) InvalidatePushTokens(ctx context.Context, p Principal, tokens 
 	if err := fe.Err(); err != nil {
 		return 0, err
 	}
-	_, n, err := s.devices.InvalidatePushTokens(ctx, clean, s.clock())
+	_, n, err := s.devices.InvalidatePushTokens(ctx, clean, reason, s.clock())
 	if err != nil {
 		return 0, err
 	}

@@ -175,7 +175,7 @@ func (s *Service) DeleteUser(ctx context.Context, p Principal, userID string) er
 	if err := s.authorize(ctx, p, userID, Write); err != nil {
 		return err
 	}
-	if err := s.users.DeleteUser(ctx, userID); err != nil {
+	if err := s.users.DeleteUser(ctx, userID, s.clock()); err != nil {
 		return notFound(err)
 	}
 	s.logger.InfoContext(ctx, "account deleted", slog.String("user_id", userID), slog.String("by_user_id", p.UserID))

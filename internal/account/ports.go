@@ -15,6 +15,7 @@ type Store interface {
 	Users
 	Devices
 	Sessions
+	Events
 }
 
 // Users keeps users. Implementations hold no business rules: they store,
@@ -53,7 +54,7 @@ type Users interface {
 	// the user.
 	SetActive(ctx context.Context, userID string, active bool, now time.Time) (*usersvc.User, error)
 	// DeleteUser removes the user with its devices and refresh tokens, or ENotFound.
-	DeleteUser(ctx context.Context, userID string) error
+	DeleteUser(ctx context.Context, userID string, now time.Time) error
 	// ListUsers returns one page of users, newest first (created_at, then id,
 	// descending), and the total number of users.
 	ListUsers(ctx context.Context, limit, offset int) ([]usersvc.User, int, error)
@@ -91,7 +92,8 @@ type Devices interface {
 	// whoever holds it, clears them as any user's current token, and returns
 	// the ids of the users who lost a record or a current token (each once,
 	// in no set order) and the number of records removed.
-	InvalidatePushTokens(ctx context.Context, tokens []string, now time.Time) (affected []string, removed int, err error)
+	// reason is the push provider's, recorded with the change.
+	InvalidatePushTokens(ctx context.Context, tokens []string, reason string, now time.Time) (affected []string, removed int, err error)
 }
 
 // Sessions keeps the server-side state of refresh tokens. A session is a
@@ -116,7 +118,8 @@ type Sessions interface {
 	// RevokeSessions revokes the user's live families among ids (every one
 	// of the user's when ids is nil) but except (which may be empty), and
 	// returns how many it revoked. Revoking a revoked family is no error.
-	RevokeSessions(ctx context.Context, userID string, ids []string, except string, now time.Time) (int, error)
+	// reason is one of usersvc.SessionsEnded…, recorded with the change.
+	RevokeSessions(ctx context.Context, userID string, ids []string, except, reason string, now time.Time) (int, error)
 	// Sessions returns the user's live families (not revoked, not expired
 	// at now), most recently used first.
 	Sessions(ctx context.Context, userID string, now time.Time) ([]RefreshFamily, error)

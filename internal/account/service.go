@@ -33,6 +33,7 @@ type Service struct {
 	users     Users
 	devices   Devices
 	sessions  Sessions
+	events    Events
 	hasher    Hasher
 	tokens    Tokens
 	keys      ServiceKeys
@@ -98,6 +99,7 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		users:     store,
 		devices:   store,
 		sessions:  store,
+		events:    store,
 		hasher:    hasher,
 		tokens:    tokens,
 		keys:      opts.ServiceKeys,
@@ -344,7 +346,7 @@ func (s *Service) Logout(ctx context.Context, raw string) error {
 	if st.Token.UserID != claims.UserID {
 		return invalidToken(nil)
 	}
-	_, err = s.sessions.RevokeSessions(ctx, st.Token.UserID, []string{st.Token.FamilyID}, "", now)
+	_, err = s.sessions.RevokeSessions(ctx, st.Token.UserID, []string{st.Token.FamilyID}, "", usersvc.SessionsEndedLogout, now)
 	return err
 }
 

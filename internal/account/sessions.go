@@ -45,7 +45,7 @@ func (s *Service) EndSession(ctx context.Context, p Principal, userID, sessionID
 	if err := s.authorize(ctx, p, userID, Write); err != nil {
 		return err
 	}
-	n, err := s.sessions.RevokeSessions(ctx, userID, []string{sessionID}, "", s.clock())
+	n, err := s.sessions.RevokeSessions(ctx, userID, []string{sessionID}, "", usersvc.SessionsEndedByUser, s.clock())
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (s *Service) EndSessions(ctx context.Context, p Principal, userID string, i
 	if !includeCurrent && p.UserID == userID {
 		except = p.SessionID
 	}
-	n, err := s.sessions.RevokeSessions(ctx, userID, nil, except, s.clock())
+	n, err := s.sessions.RevokeSessions(ctx, userID, nil, except, usersvc.SessionsEndedByUser, s.clock())
 	if err != nil {
 		return 0, err
 	}

@@ -237,9 +237,9 @@ func (s *Store) SetActive(ctx context.Context, userID string, active bool, now t
 }
 
 // DeleteUser removes the user.
-func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) error {
 	return s.write(ctx, one(userID), nil, func() ([]string, error) {
-		return nil, s.Inner.DeleteUser(ctx, userID)
+		return nil, s.Inner.DeleteUser(ctx, userID, now)
 	})
 }
 
@@ -267,9 +267,9 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string, now t
 }
 
 // InvalidatePushTokens drops tokens from whoever holds them.
-func (s *Store) InvalidatePushTokens(ctx context.Context, tokens []string, now time.Time) (affected []string, removed int, err error) {
+func (s *Store) InvalidatePushTokens(ctx context.Context, tokens []string, reason string, now time.Time) (affected []string, removed int, err error) {
 	err = s.write(ctx, nil, tokens, func() ([]string, error) {
-		affected, removed, err = s.Inner.InvalidatePushTokens(ctx, tokens, now)
+		affected, removed, err = s.Inner.InvalidatePushTokens(ctx, tokens, reason, now)
 		return affected, err
 	})
 	return affected, removed, err
@@ -305,9 +305,9 @@ func (s *Store) RotateRefreshToken(ctx context.Context, userID, jti string, now 
 }
 
 // RevokeSessions ends sessions of the user.
-func (s *Store) RevokeSessions(ctx context.Context, userID string, ids []string, except string, now time.Time) (n int, err error) {
+func (s *Store) RevokeSessions(ctx context.Context, userID string, ids []string, except, reason string, now time.Time) (n int, err error) {
 	err = s.write(ctx, one(userID), nil, func() ([]string, error) {
-		n, err = s.Inner.RevokeSessions(ctx, userID, ids, except, now)
+		n, err = s.Inner.RevokeSessions(ctx, userID, ids, except, reason, now)
 		return nil, err
 	})
 	return n, err

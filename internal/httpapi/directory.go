@@ -150,14 +150,15 @@ func handleInvalidatePushTokens(accounts *account.Service) handlerFunc {
 		}
 		f := newFields(m)
 		tokens := f.strs("push_tokens", "Must be a list of strings")
-		if reason, ok := f.str("reason", false); ok && reason == "" {
+		reason, ok := f.str("reason", false)
+		if ok && reason == "" {
 			f.add("reason", "Must not be empty")
 		}
 		f.unknown()
 		if err := f.err(); err != nil {
 			return err
 		}
-		n, err := accounts.InvalidatePushTokens(r.Context(), p, tokens)
+		n, err := accounts.InvalidatePushTokens(r.Context(), p, tokens, reason)
 		if err != nil {
 			return err
 		}

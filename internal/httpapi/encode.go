@@ -67,6 +67,8 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case usersvc.EUnsupported:
 		return http.StatusUnsupportedMediaType
+	case usersvc.EGone:
+		return http.StatusGone
 	}
 	return http.StatusInternalServerError
 }

@@ -108,7 +108,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), reqInfoKey, ri)
 		ctx = account.WithClientAddr(ctx, s.cfg.TrustedProxies(r))
 		ctx = account.WithUserAgent(ctx, r.UserAgent())
-		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		// The change feed holds a request for up to its wait, on top of the
+		// bound of its work.
+		limit := s.cfg.RequestTimeout
+		if r.URL.Path == eventsPath {
+			limit += account.MaxEventsWait
+		}
+		ctx, cancel := context.WithTimeout(ctx, limit)
 		defer cancel()
 		r = r.WithContext(ctx)
 

@@ -41,6 +41,14 @@ const connectTimeout = 5 * time.Second
 // on push tokens ("us" in ASCII); the second is the token's hash.
 const tokenLockSpace int32 = 0x7573
 
+// eventsLockKey is the transaction advisory lock under which events are
+// written ("usersvc" in ASCII, then 2), and eventsChannel the channel of
+// their notifications.
+const (
+	eventsLockKey int64 = 0x7573657273766302
+	eventsChannel       = "usersvc_events"
+)
+
 // migrationLockKey is the pg_advisory_lock key that serialises migrations
 // of one database ("usersvc" in ASCII, then 1).
 const migrationLockKey int64 = 0x7573657273766301
@@ -74,7 +82,7 @@ func Open(ctx context.Context, url string, opts ...Option) (*sqlstore.Store, err
 	db.SetMaxIdleConns(int(cfg.MaxConns))
 	db.SetConnMaxLifetime(cfg.MaxConnLifetime)
 	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
-	s := sqlstore.New(Dialect{}, db, db)
+	s := sqlstore.New(Dialect{listen: cfg.ConnConfig}, db, db)
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -82,8 +90,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*sqlstore.Store, err
 	return s, nil
 }
 
-// Dialect is PostgreSQL's part of the store.
-type Dialect struct{}
+// Dialect is PostgreSQL's part of the store. listen, when set, is the
+// configuration of the connection that LISTENs for events.
+type Dialect struct {
+	listen *pgx.ConnConfig
+}
 
 // Name implements sqlstore.Dialect.
 func (Dialect) Name() string { return "postgres" }
@@ -104,7 +115,7 @@ func (Dialect) Rebind(q string) string {
 func (Dialect) Time(t time.Time) any { return t.UTC().Truncate(time.Microsecond) }
 
 // List is values as a text[].
-func (Dialect) List(values []string) any { return values }
+func (Dialect) List(values any) any { return values }
 
 // InList compares col with every element of the array parameter, whose
 // element type PostgreSQL takes from col (uuid or text).
@@ -117,6 +128,57 @@ func (Dialect) Lock(share bool) string {
 		return " FOR SHARE"
 	}
 	return " FOR UPDATE"
+}
+
+// LockEvents takes the transaction advisory lock under which events are
+// written: positions are drawn from a sequence when rows are inserted, and
+// holding the lock until commit makes them become visible in order, so a
+// reader past position p never misses one below it that commits later.
+func (Dialect) LockEvents(ctx context.Context, tx sqlstore.Execer) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, eventsLockKey)
+	return err
+}
+
+// NotifyEvents queues a notification on eventsChannel, delivered to every
+// listening connection when the transaction commits.
+func (Dialect) NotifyEvents(ctx context.Context, tx sqlstore.Execer) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, '')`, eventsChannel)
+	return err
+}
+
+// ListenEvents keeps one connection of its own listening on eventsChannel
+// and calls wake for each notification, reconnecting after a failure,
+// until ctx ends.
+func (d Dialect) ListenEvents(ctx context.Context, _ *sql.DB, wake func()) {
+	if d.listen == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		if err := d.listenOnce(ctx, wake); err != nil && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (d Dialect) listenOnce(ctx context.Context, wake func()) error {
+	conn, err := pgx.ConnectConfig(ctx, d.listen.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+eventsChannel); err != nil {
+		return err
+	}
+	wake() // anything committed while no connection listened
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		wake()
+	}
 }
 
 // LockTokens takes a transaction advisory lock per token, in the order of

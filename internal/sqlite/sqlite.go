@@ -109,8 +109,8 @@ func (Dialect) Rebind(q string) string { return q }
 func (Dialect) Time(t time.Time) any { return t.UTC().Truncate(time.Microsecond).UnixMicro() }
 
 // List is values as a JSON array.
-func (Dialect) List(values []string) any {
-	b, _ := json.Marshal(values) // a []string always encodes
+func (Dialect) List(values any) any {
+	b, _ := json.Marshal(values) // a []string or []int64 always encodes
 	return string(b)
 }
 
@@ -119,6 +119,15 @@ func (Dialect) InList(col string) string { return col + ` IN (SELECT value FROM 
 
 // Lock is empty: one transaction writes at a time.
 func (Dialect) Lock(bool) string { return "" }
+
+// LockEvents does nothing: one transaction writes at a time.
+func (Dialect) LockEvents(context.Context, sqlstore.Execer) error { return nil }
+
+// NotifyEvents does nothing: other processes poll.
+func (Dialect) NotifyEvents(context.Context, sqlstore.Execer) error { return nil }
+
+// ListenEvents returns at once: SQLite has no notifications.
+func (Dialect) ListenEvents(context.Context, *sql.DB, func()) {}
 
 // LockTokens does nothing: one transaction writes at a time.
 func (Dialect) LockTokens(context.Context, sqlstore.Execer, []string) error { return nil }

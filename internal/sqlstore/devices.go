@@ -29,11 +29,23 @@ func deviceText(d *usersvc.Device) error {
 // holding it go, and it stops being their current token. It returns the ids
 // of the users who lost it, each once. The caller holds the token's lock.
 func (t *tx) releaseToken(userID, token string, now time.Time) ([]string, error) {
-	lost, err := all(t, scanID, `DELETE FROM devices WHERE token = ? AND user_id <> ? RETURNING user_id`, token, userID)
+	lost, err := t.removeDevices(now, `token = ? AND user_id <> ?`, token, userID)
 	if err != nil {
 		return nil, err
 	}
 	return t.clearCurrent(lost, userID, `push_token = ? AND id <> ?`, now, token, userID)
+}
+
+// removeDevices deletes the device records where selects, emits
+// device.removed for each, and returns their users' ids, repeats included.
+func (t *tx) removeDevices(now time.Time, where string, args ...any) ([]string, error) {
+	gone, err := all(t, scanDevice, `DELETE FROM devices WHERE `+where+` RETURNING `+deviceColumns, args...)
+	ids := make([]string, len(gone))
+	for i := range gone {
+		ids[i] = gone[i].UserID
+		t.emit(usersvc.EventDeviceRemoved, gone[i].UserID, now, usersvc.NewDeviceEventData(&gone[i]))
+	}
+	return ids, err
 }
 
 // clearCurrent sets to null the current token of the users that where
@@ -57,8 +69,7 @@ func (t *tx) saveDevice(d *usersvc.Device, now time.Time) (displaced []string, e
 	at, id := t.s.d.Time(now), uuid.Must(uuid.NewV7()).String()
 	conflict := `(token) DO UPDATE SET device_type = excluded.device_type`
 	if d.DeviceID != nil {
-		lost, err := all(t, scanID, `DELETE FROM devices
-			WHERE token = ? AND (user_id <> ? OR device_id IS NULL OR device_id <> ?) RETURNING user_id`,
+		lost, err := t.removeDevices(now, `token = ? AND (user_id <> ? OR device_id IS NULL OR device_id <> ?)`,
 			d.Token, d.UserID, *d.DeviceID)
 		if err == nil {
 			displaced, err = t.clearCurrent(lost, d.UserID, `push_token = ? AND id <> ?`, now, d.Token, d.UserID)
@@ -74,6 +85,9 @@ func (t *tx) saveDevice(d *usersvc.Device, now time.Time) (displaced []string, e
 	*d, err = one(t, msgDeviceNotFound, scanDevice, `INSERT INTO devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT `+conflict+`, updated_at = excluded.updated_at, last_seen_at = excluded.last_seen_at
 		RETURNING `+deviceColumns, id, d.UserID, d.DeviceID, d.Token, d.DeviceType, at, at, at)
+	if err == nil {
+		t.emit(usersvc.EventDeviceRegistered, d.UserID, now, usersvc.NewDeviceEventData(d))
+	}
 	return displaced, err
 }
 
@@ -132,9 +146,9 @@ func (s *Store) ClearPushToken(ctx context.Context, userID string, deviceID *str
 		var err error
 		switch {
 		case deviceID != nil:
-			_, err = t.exec(`DELETE FROM devices WHERE user_id = ? AND device_id = ?`, userID, *deviceID)
+			_, err = t.removeDevices(now, `user_id = ? AND device_id = ?`, userID, *deviceID)
 		case current != nil:
-			_, err = t.exec(`DELETE FROM devices WHERE user_id = ? AND token = ?`, userID, *current)
+			_, err = t.removeDevices(now, `user_id = ? AND token = ?`, userID, *current)
 		}
 		return err
 	})
@@ -173,17 +187,24 @@ func (s *Store) DeleteDevice(ctx context.Context, userID, deviceID string, now t
 		return notFound(msgDeviceNotFound)
 	}
 	return s.inTx(ctx, "delete device", func(t *tx) error {
-		token, err := one(t, msgDeviceNotFound, scanID, `DELETE FROM devices WHERE user_id = ? AND device_id = ? RETURNING token`, userID, deviceID)
+		d, err := one(t, msgDeviceNotFound, scanDevice, `DELETE FROM devices WHERE user_id = ? AND device_id = ? RETURNING `+deviceColumns, userID, deviceID)
 		if usersvc.ErrorCode(err) == usersvc.ENotFound && isUUID(deviceID) {
-			token, err = one(t, msgDeviceNotFound, scanID, `DELETE FROM devices WHERE user_id = ? AND id = ? RETURNING token`, userID, deviceID)
+			d, err = one(t, msgDeviceNotFound, scanDevice, `DELETE FROM devices WHERE user_id = ? AND id = ? RETURNING `+deviceColumns, userID, deviceID)
 		}
 		if err != nil {
 			return err
 		}
+		t.emit(usersvc.EventDeviceRemoved, userID, now, usersvc.NewDeviceEventData(&d))
 		_, err = t.exec(`UPDATE users SET push_token = NULL, updated_at = ? WHERE id = ? AND push_token = ?`,
-			s.d.Time(now), userID, token)
+			s.d.Time(now), userID, d.Token)
 		return err
 	})
+}
+
+// scanUserToken reads a user id and its current token as a device of no
+// record.
+func scanUserToken(r rowScanner) (d usersvc.Device, err error) {
+	return d, r.Scan(&d.UserID, &d.Token)
 }
 
 // TokenHolders returns the ids of the users who hold one of tokens, as a
@@ -202,7 +223,7 @@ func (s *Store) TokenHolders(ctx context.Context, tokens []string) ([]string, er
 // holds it, clears them as any user's current token, and returns the ids of
 // the users who lost a record or their current token (each once) and the
 // number of records removed.
-func (s *Store) InvalidatePushTokens(ctx context.Context, tokens []string, now time.Time) (affected []string, removed int, err error) {
+func (s *Store) InvalidatePushTokens(ctx context.Context, tokens []string, reason string, now time.Time) (affected []string, removed int, err error) {
 	if tokens = goodTexts(tokens); len(tokens) == 0 {
 		return nil, 0, nil
 	}
@@ -211,11 +232,26 @@ func (s *Store) InvalidatePushTokens(ctx context.Context, tokens []string, now t
 		if err := s.d.LockTokens(ctx, t.db, tokens); err != nil {
 			return err
 		}
-		lost, err := all(t, scanID, `DELETE FROM devices WHERE `+s.d.InList("token")+` RETURNING user_id`, list)
+		gone, err := all(t, scanDevice, `DELETE FROM devices WHERE `+s.d.InList("token")+` RETURNING `+deviceColumns, list)
 		if err != nil {
 			return err
 		}
-		removed = len(lost)
+		current, err := all(t, scanUserToken, `SELECT id, push_token FROM users WHERE `+s.d.InList("push_token")+s.d.Lock(false), list)
+		if err != nil {
+			return err
+		}
+		lost, seen := make([]string, len(gone)), map[[2]string]bool{}
+		for i, d := range append(gone, current...) {
+			if i < len(gone) {
+				lost[i] = d.UserID
+			}
+			if k := [2]string{d.UserID, d.Token}; !seen[k] {
+				seen[k] = true
+				t.emit(usersvc.EventPushTokenInvalidated, d.UserID, now,
+					usersvc.PushTokenInvalidatedEventData{UserID: d.UserID, PushToken: d.Token, Reason: reason})
+			}
+		}
+		removed = len(gone)
 		affected, err = t.clearCurrent(lost, "", s.d.InList("push_token"), now, list)
 		return err
 	})

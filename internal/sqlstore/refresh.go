@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 )
 
@@ -105,8 +106,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, userID, jti string, now 
 			return err
 		}
 		if r.Revoke {
-			_, err = t.exec(`UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
-				s.d.Time(now), st.Token.FamilyID)
+			_, err = t.revokeSessions(st.Token.UserID, `id = ?`, usersvc.SessionsEndedReuse, now, st.Token.FamilyID)
 		}
 		return err
 	})
@@ -125,20 +125,23 @@ func (s *Store) RefreshTokenState(ctx context.Context, jti string) (account.Refr
 
 // RevokeSessions revokes the user's live families among ids (all of the
 // user's when ids is nil) but except, and returns how many it revoked.
-func (s *Store) RevokeSessions(ctx context.Context, userID string, ids []string, except string, now time.Time) (n int, err error) {
+func (s *Store) RevokeSessions(ctx context.Context, userID string, ids []string, except, reason string, now time.Time) (n int, err error) {
 	if !isUUID(userID) {
 		return 0, nil
 	}
-	q, args := `UPDATE refresh_families SET revoked_at = ? WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`,
-		[]any{s.d.Time(now), userID, except}
+	where, args := `id <> ?`, []any{except}
 	if ids != nil {
 		if ids = goodTexts(ids); len(ids) == 0 {
 			return 0, nil
 		}
-		q, args = q+` AND `+s.d.InList("id"), append(args, s.d.List(ids))
+		where, args = where+` AND `+s.d.InList("id"), append(args, s.d.List(ids))
 	}
-	count, err := s.execTx(ctx, "revoke sessions", "", q, args...)
-	return int(count), err
+	err = s.inTx(ctx, "revoke sessions", func(t *tx) error {
+		revoked, err := t.revokeSessions(userID, where, reason, now, args...)
+		n = len(revoked)
+		return err
+	})
+	return n, err
 }
 
 const sessionColumns = `id, user_id, created_at, expires_at, COALESCE(last_used_at, created_at), user_agent, client_addr`
@@ -176,8 +179,18 @@ func (s *Store) DeleteExpiredRefreshTokens(ctx context.Context, before time.Time
 	return int(n), err
 }
 
-func (t *tx) revokeFamilies(userID, exceptFamilyID string, now time.Time) (int, error) {
-	n, err := t.exec(`UPDATE refresh_families SET revoked_at = ?
-		WHERE user_id = ? AND id <> ? AND revoked_at IS NULL`, t.s.d.Time(now), userID, exceptFamilyID)
-	return int(n), err
+// revokeFamilies revokes the user's live families but exceptFamilyID.
+func (t *tx) revokeFamilies(userID, exceptFamilyID, reason string, now time.Time) ([]string, error) {
+	return t.revokeSessions(userID, `id <> ?`, reason, now, exceptFamilyID)
+}
+
+// revokeSessions revokes the user's unrevoked families where selects,
+// emits sessions.revoked when there were any, and returns their ids.
+func (t *tx) revokeSessions(userID, where, reason string, now time.Time, args ...any) ([]string, error) {
+	ids, err := all(t, scanID, `UPDATE refresh_families SET revoked_at = ?
+		WHERE user_id = ? AND revoked_at IS NULL AND `+where+` RETURNING id`, append([]any{t.s.d.Time(now), userID}, args...)...)
+	if err == nil && len(ids) > 0 {
+		t.emit(usersvc.EventSessionsRevoked, userID, now, usersvc.SessionsRevokedEventData{UserID: userID, SessionIDs: ids, Reason: reason})
+	}
+	return ids, err
 }

@@ -88,8 +88,9 @@ type Dialect interface {
 	// Time is t as a statement parameter. Times are scanned back through
 	// a scanner that reads either form (see timeCol).
 	Time(t time.Time) any
-	// List is values as one statement parameter, read by InList.
-	List(values []string) any
+	// List is values (a []string or a []int64) as one statement
+	// parameter, read by InList.
+	List(values any) any
 	// InList is the condition "col is one of the list parameter".
 	InList(col string) string
 	// Lock is appended to a SELECT to hold its rows until the transaction
@@ -100,6 +101,18 @@ type Dialect interface {
 	// for every transaction, so that two transactions moving one token run
 	// one after the other. A no-op where transactions never overlap.
 	LockTokens(ctx context.Context, tx Execer, tokens []string) error
+	// LockEvents holds, until tx ends, the lock under which transactions
+	// write events, so that event positions commit in order (a no-op
+	// where transactions never overlap).
+	LockEvents(ctx context.Context, tx Execer) error
+	// NotifyEvents tells, when tx commits, the other processes on the
+	// database that events were written (a no-op where the database has
+	// no such means: they poll).
+	NotifyEvents(ctx context.Context, tx Execer) error
+	// ListenEvents calls wake whenever another process's NotifyEvents
+	// commits, until ctx ends; it returns at once where there are no
+	// notifications.
+	ListenEvents(ctx context.Context, db *sql.DB, wake func())
 	// Classify says what err, returned by the driver, is.
 	Classify(err error) ErrorKind
 	// MigrationsTable is the statement that creates the table recording
@@ -135,6 +148,9 @@ type Store struct {
 	BeforeStatement func(op, query string) error
 
 	rebound   sync.Map // statement text → rebound text
+	changed   signal   // woken when events may have been committed
+	watchOnce sync.Once
+	stopWatch context.CancelFunc
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -160,6 +176,10 @@ func (s *Store) ReadDB() *sql.DB { return s.read }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.watchOnce.Do(func() {}) // no watcher starts after Close
+		if s.stopWatch != nil {
+			s.stopWatch()
+		}
 		if s.read != s.write {
 			s.closeErr = s.read.Close()
 		}
@@ -214,6 +234,8 @@ type tx struct {
 	op   string
 	ctx  context.Context
 	hook bool
+	// events are written when the transaction commits.
+	events []pendingEvent
 }
 
 // reader is the reads of op, on the pool of readers.
@@ -320,11 +342,22 @@ func (s *Store) runTxOn(ctx context.Context, db interface {
 	if err != nil {
 		return err
 	}
-	if err := fn(&tx{s: s, db: sqlTx, op: op, ctx: ctx, hook: true}); err != nil {
+	t := &tx{s: s, db: sqlTx, op: op, ctx: ctx, hook: true}
+	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
-	return sqlTx.Commit()
+	if err := t.flushEvents(); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return err
+	}
+	if len(t.events) > 0 {
+		s.changed.wake()
+	}
+	return nil
 }
 
 // execTx runs one statement in its own transaction and returns how many

@@ -60,8 +60,12 @@ func (s *Store) CreateUser(ctx context.Context, u *usersvc.User, passwordHash st
 		if err := s.d.LockTokens(ctx, t.db, tokenList(u.PushToken)); err != nil {
 			return err
 		}
-		if _, err := t.insertUser(u, passwordHash, false); err != nil || u.PushToken == nil {
+		if _, err := t.insertUser(u, passwordHash, false); err != nil {
 			return err
+		}
+		t.emit(usersvc.EventUserRegistered, u.ID, u.CreatedAt, usersvc.NewUserEventData(u))
+		if u.PushToken == nil {
+			return nil
 		}
 		d := usersvc.Device{UserID: u.ID, Token: *u.PushToken, DeviceType: usersvc.DeviceOther}
 		displaced, err = t.saveDevice(&d, u.CreatedAt)
@@ -136,7 +140,9 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily str
 		if err != nil {
 			return err
 		}
-		revoked, err = t.revokeFamilies(userID, keepFamily, now)
+		t.emit(usersvc.EventUserPasswordChanged, userID, now, usersvc.UserIDEventData{UserID: userID})
+		ids, err := t.revokeFamilies(userID, keepFamily, usersvc.SessionsEndedPassword, now)
+		revoked = len(ids)
 		return err
 	})
 	return revoked, err
@@ -156,6 +162,9 @@ func (s *Store) UpdatePreferences(ctx context.Context, userID string, patch user
 	}
 	err = s.inTx(ctx, "update preferences", func(t *tx) error {
 		_, err := one(t, msgUserNotFound, scanInto(&p.Email, &p.Push), q, args...)
+		if err == nil && !patch.Empty() {
+			t.emit(usersvc.EventPreferencesUpdated, userID, now, usersvc.PreferencesEventData{UserID: userID, Preferences: p})
+		}
 		return err
 	})
 	return p, err
@@ -190,7 +199,7 @@ func (s *Store) UpdateName(ctx context.Context, userID, name string, now time.Ti
 	if !goodText(name) {
 		return nil, badText("name")
 	}
-	return s.updateUser(ctx, "update name", userID, nil,
+	return s.updateUser(ctx, "update name", userID, usersvc.EventUserUpdated, nil,
 		`UPDATE users SET name = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns, name, s.d.Time(now), userID)
 }
 
@@ -199,30 +208,35 @@ func (s *Store) UpdateName(ctx context.Context, userID, name string, now time.Ti
 // user, in the same transaction, so that no login racing it keeps a
 // session, even once the user is enabled again.
 func (s *Store) SetActive(ctx context.Context, userID string, active bool, now time.Time) (*usersvc.User, error) {
-	bump, after := 1, func(t *tx) error {
-		_, err := t.revokeFamilies(userID, "", now)
+	bump, typ, after := 1, usersvc.EventUserDisabled, func(t *tx) error {
+		_, err := t.revokeFamilies(userID, "", usersvc.SessionsEndedDisabled, now)
 		return err
 	}
 	if active {
-		bump, after = 0, nil
+		bump, typ, after = 0, usersvc.EventUserEnabled, nil
 	}
-	return s.updateUser(ctx, "set active", userID, after,
+	return s.updateUser(ctx, "set active", userID, typ, after,
 		`UPDATE users SET is_active = ?, cred_version = cred_version + ?, updated_at = ?
 		WHERE id = ? RETURNING `+userColumns, active, bump, s.d.Time(now), userID)
 }
 
 // updateUser runs, in a transaction, q, which changes the user and
-// returns its columns, then after (when set). The user's row is changed
+// returns its columns, emits the event typ of the user, then runs after
+// (when set). The user's row is changed
 // first, so that its lock orders the transaction against logins (see
 // CreateRefreshFamily).
-func (s *Store) updateUser(ctx context.Context, op, userID string, after func(t *tx) error, q string, args ...any) (*usersvc.User, error) {
+func (s *Store) updateUser(ctx context.Context, op, userID, typ string, after func(t *tx) error, q string, args ...any) (*usersvc.User, error) {
 	if !isUUID(userID) {
 		return nil, notFound(msgUserNotFound)
 	}
 	var u usersvc.User
 	err := s.inTx(ctx, op, func(t *tx) (err error) {
-		if u, err = one(t, msgUserNotFound, scanUser, q, args...); err != nil || after == nil {
+		if u, err = one(t, msgUserNotFound, scanUser, q, args...); err != nil {
 			return err
+		}
+		t.emit(typ, userID, u.UpdatedAt, usersvc.NewUserEventData(&u))
+		if after == nil {
+			return nil
 		}
 		return after(t)
 	})
@@ -235,12 +249,18 @@ func (s *Store) updateUser(ctx context.Context, op, userID string, after func(t 
 // DeleteUser removes the user; its devices and refresh tokens go with it
 // (ON DELETE CASCADE), in one statement. ENotFound when there is no such
 // user.
-func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+func (s *Store) DeleteUser(ctx context.Context, userID string, now time.Time) error {
 	if !isUUID(userID) {
 		return notFound(msgUserNotFound)
 	}
-	_, err := s.execTx(ctx, "delete user", msgUserNotFound, `DELETE FROM users WHERE id = ?`, userID)
-	return err
+	return s.inTx(ctx, "delete user", func(t *tx) error {
+		n, err := t.exec(`DELETE FROM users WHERE id = ?`, userID)
+		if err == nil && n == 0 {
+			err = notFound(msgUserNotFound)
+		}
+		t.emit(usersvc.EventUserDeleted, userID, now, usersvc.UserIDEventData{UserID: userID})
+		return err
+	})
 }
 
 // ImportUser inserts u as it is (id, timestamps, flags) with its password
@@ -272,6 +292,7 @@ func (s *Store) ImportUser(ctx context.Context, u *usersvc.User, passwordHash st
 		if ok, err := t.insertUser(u, passwordHash, true); err != nil || !ok {
 			return err
 		}
+		t.emit(usersvc.EventUserRegistered, u.ID, u.CreatedAt, usersvc.NewUserEventData(u))
 		for _, token := range tokens {
 			if _, err := t.releaseToken(u.ID, token, u.UpdatedAt); err != nil {
 				return err
@@ -283,6 +304,8 @@ func (s *Store) ImportUser(ctx context.Context, u *usersvc.User, passwordHash st
 				s.d.Time(d.CreatedAt), s.d.Time(d.UpdatedAt), s.d.Time(d.LastSeenAt)); err != nil {
 				return err
 			}
+			d.UserID = u.ID
+			t.emit(usersvc.EventDeviceRegistered, u.ID, d.UpdatedAt, usersvc.NewDeviceEventData(&d))
 		}
 		inserted = true
 		return nil

@@ -157,10 +157,10 @@ func testBadText(t *testing.T, s *sqlstore.Store) {
 		wantCode(t, err, usersvc.ENotFound)
 		_, err = spend(t, s, bad, at(2))
 		wantCode(t, err, usersvc.ENotFound)
-		if n, err := s.RevokeSessions(ctx, u.ID, []string{bad}, "", at(2)); err != nil || n != 0 {
+		if n, err := s.RevokeSessions(ctx, u.ID, []string{bad}, "", "ended", at(2)); err != nil || n != 0 {
 			t.Errorf("RevokeSessions(%q) = %d, %v", bad, n, err)
 		}
-		if ids, n, err := s.InvalidatePushTokens(ctx, []string{bad}, at(2)); err != nil || n != 0 || len(ids) != 0 {
+		if ids, n, err := s.InvalidatePushTokens(ctx, []string{bad}, "unregistered", at(2)); err != nil || n != 0 || len(ids) != 0 {
 			t.Errorf("InvalidatePushTokens(%q) = %v, %d, %v", bad, ids, n, err)
 		}
 		if ids, err := s.TokenHolders(ctx, []string{bad}); err != nil || len(ids) != 0 {

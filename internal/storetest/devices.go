@@ -385,7 +385,7 @@ func testInvalidatePushTokens(t *testing.T, s *sqlstore.Store) {
 	register(t, s, a.ID, "tok-a1", "", at(2)) // current
 	register(t, s, b.ID, "tok-b1", "", at(3)) // current
 	register(t, s, c.ID, "tok-c1", "", at(4)) // current
-	affected, n, err := s.InvalidatePushTokens(ctx, []string{"tok-a1", "tok-b1", "tok-a2", "tok-unknown", "tok-b1"}, at(5))
+	affected, n, err := s.InvalidatePushTokens(ctx, []string{"tok-a1", "tok-b1", "tok-a2", "tok-unknown", "tok-b1"}, "unregistered", at(5))
 	if err != nil {
 		t.Fatalf("InvalidatePushTokens: %v", err)
 	}
@@ -403,16 +403,16 @@ func testInvalidatePushTokens(t *testing.T, s *sqlstore.Store) {
 
 	// A token that is current but not the latest record's.
 	register(t, s, c.ID, "tok-c2", "", at(6)) // current tok-c2
-	affected, n, err = s.InvalidatePushTokens(ctx, []string{"tok-c1"}, at(7))
+	affected, n, err = s.InvalidatePushTokens(ctx, []string{"tok-c1"}, "unregistered", at(7))
 	if err != nil || n != 1 {
 		t.Errorf("InvalidatePushTokens(tok-c1) = %d, %v; want 1", n, err)
 	}
 	wantIDs(t, "InvalidatePushTokens(tok-c1): affected", affected, c.ID)
 	wantPushToken(t, s, c.ID, ptr("tok-c2"))
-	if affected, n, err := s.InvalidatePushTokens(ctx, nil, at(8)); err != nil || n != 0 || len(affected) != 0 {
+	if affected, n, err := s.InvalidatePushTokens(ctx, nil, "unregistered", at(8)); err != nil || n != 0 || len(affected) != 0 {
 		t.Errorf("InvalidatePushTokens(nil) = %q, %d, %v", affected, n, err)
 	}
-	if affected, n, err := s.InvalidatePushTokens(ctx, []string{"tok-unknown"}, at(8)); err != nil || n != 0 || len(affected) != 0 {
+	if affected, n, err := s.InvalidatePushTokens(ctx, []string{"tok-unknown"}, "unregistered", at(8)); err != nil || n != 0 || len(affected) != 0 {
 		t.Errorf("InvalidatePushTokens(tok-unknown) = %q, %d, %v; want no user, 0 records", affected, n, err)
 	}
 
@@ -431,7 +431,7 @@ func testInvalidatePushTokens(t *testing.T, s *sqlstore.Store) {
 		wantTokens(t, s, cur.ID)
 		wantPushToken(t, s, cur.ID, ptr("tok-cur"))
 
-		affected, n, err := s.InvalidatePushTokens(ctx, []string{"tok-rec", "tok-cur"}, at(13))
+		affected, n, err := s.InvalidatePushTokens(ctx, []string{"tok-rec", "tok-cur"}, "unregistered", at(13))
 		if err != nil {
 			t.Fatalf("InvalidatePushTokens: %v", err)
 		}

@@ -179,7 +179,7 @@ func testRevokeSessions(t *testing.T, s *sqlstore.Store) {
 	third, thirdFirst := login(t, s, u.ID, at(2), time.Hour)
 
 	for i := range 2 { // idempotent
-		n, err := s.RevokeSessions(ctx, u.ID, []string{f.ID}, "", at(10+i))
+		n, err := s.RevokeSessions(ctx, u.ID, []string{f.ID}, "", "ended", at(10+i))
 		if err != nil || n != 1-i {
 			t.Fatalf("RevokeSessions #%d = %d, %v; want %d", i+1, n, err, 1-i)
 		}
@@ -192,14 +192,14 @@ func testRevokeSessions(t *testing.T, s *sqlstore.Store) {
 		t.Fatalf("SessionIDs = %v, %v; want the two others", ids, err)
 	}
 	// All but one, then all; another user's id names nothing of this one.
-	if n, err := s.RevokeSessions(ctx, newID(t), nil, "", at(20)); err != nil || n != 0 {
+	if n, err := s.RevokeSessions(ctx, newID(t), nil, "", "ended", at(20)); err != nil || n != 0 {
 		t.Errorf("RevokeSessions(another user) = %d, %v", n, err)
 	}
-	if n, err := s.RevokeSessions(ctx, u.ID, nil, third.ID, at(21)); err != nil || n != 1 {
+	if n, err := s.RevokeSessions(ctx, u.ID, nil, third.ID, "ended", at(21)); err != nil || n != 1 {
 		t.Errorf("RevokeSessions(all but third) = %d, %v; want 1", n, err)
 	}
 	sameState(t, state(t, s, thirdFirst.JTI), thirdFirst, third.ExpiresAt, false, false)
-	if n, err := s.RevokeSessions(ctx, u.ID, nil, "", at(22)); err != nil || n != 1 {
+	if n, err := s.RevokeSessions(ctx, u.ID, nil, "", "ended", at(22)); err != nil || n != 1 {
 		t.Errorf("RevokeSessions(all) = %d, %v; want 1", n, err)
 	}
 	if ss, err := s.Sessions(ctx, u.ID, at(23)); err != nil || len(ss) != 0 {
@@ -259,7 +259,7 @@ func testChangePassword(t *testing.T, s *sqlstore.Store) {
 	f2, t2 := login(t, s, u.ID, at(2), time.Hour)
 	f3, t3 := login(t, s, u.ID, at(3), time.Hour)
 	fo, to := login(t, s, other.ID, at(4), time.Hour)
-	if _, err := s.RevokeSessions(ctx, u.ID, []string{f3.ID}, "", at(5)); err != nil {
+	if _, err := s.RevokeSessions(ctx, u.ID, []string{f3.ID}, "", "ended", at(5)); err != nil {
 		t.Fatalf("RevokeSessions: %v", err)
 	}
 	version := func(want int64, hash string) {

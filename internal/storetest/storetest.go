@@ -54,6 +54,8 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"ImportUser", testImportUser},
 		{"TimestampRoundTrip", testTimestampRoundTrip},
 		{"AtomicWrites", testAtomicWrites},
+		{"Events", testEvents},
+		{"EventOutbox", testEventOutbox},
 		{"BadText", testBadText},
 		{"PingAndClose", testPingAndClose},
 	}

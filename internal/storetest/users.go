@@ -184,7 +184,7 @@ func testNotFound(t *testing.T, s *sqlstore.Store) {
 	wantCode(t, err, usersvc.ENotFound)
 	_, err = s.SetActive(ctx, missing, false, at(1))
 	wantCode(t, err, usersvc.ENotFound)
-	wantCode(t, s.DeleteUser(ctx, missing), usersvc.ENotFound)
+	wantCode(t, s.DeleteUser(ctx, missing, at(50)), usersvc.ENotFound)
 	_, err = s.RefreshTokenState(ctx, "no-such-jti")
 	wantCode(t, err, usersvc.ENotFound)
 	_, err = spend(t, s, "no-such-jti", at(1))
@@ -193,7 +193,7 @@ func testNotFound(t *testing.T, s *sqlstore.Store) {
 		t.Errorf("Devices of a missing user = %+v", ds)
 	}
 	// The failed register did not leave a record behind.
-	if affected, got, err := s.InvalidatePushTokens(ctx, []string{"tok"}, at(2)); err != nil || got != 0 || len(affected) != 0 {
+	if affected, got, err := s.InvalidatePushTokens(ctx, []string{"tok"}, "unregistered", at(2)); err != nil || got != 0 || len(affected) != 0 {
 		t.Errorf("InvalidatePushTokens(tok) = %q, %d, %v; want no user, 0 records", affected, got, err)
 	}
 }
@@ -383,7 +383,7 @@ func testDeleteUser(t *testing.T, s *sqlstore.Store) {
 		t.Fatalf("CreateRefreshFamily: %v", err)
 	}
 
-	if err := s.DeleteUser(ctx, u.ID); err != nil {
+	if err := s.DeleteUser(ctx, u.ID, at(50)); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	_, err := s.UserByID(ctx, u.ID)
@@ -393,7 +393,7 @@ func testDeleteUser(t *testing.T, s *sqlstore.Store) {
 	wantTokens(t, s, u.ID)
 	_, err = s.RefreshTokenState(ctx, first.JTI)
 	wantCode(t, err, usersvc.ENotFound)
-	wantCode(t, s.DeleteUser(ctx, u.ID), usersvc.ENotFound)
+	wantCode(t, s.DeleteUser(ctx, u.ID, at(50)), usersvc.ENotFound)
 	// Expired-family cleanup no longer sees the deleted user's family.
 	if n, err := s.DeleteExpiredRefreshTokens(ctx, at(7200)); err != nil || n != 1 {
 		t.Errorf("DeleteExpiredRefreshTokens = %d, %v; want only the remaining user's family", n, err)
@@ -521,7 +521,7 @@ func testImportUser(t *testing.T, s *sqlstore.Store) {
 		}
 		_, err = s.UserByID(ctx, other.ID)
 		wantCode(t, err, usersvc.ENotFound)
-		if affected, n, err := s.InvalidatePushTokens(ctx, []string{"tok-clash"}, at(6)); err != nil || n != 0 || len(affected) != 0 {
+		if affected, n, err := s.InvalidatePushTokens(ctx, []string{"tok-clash"}, "unregistered", at(6)); err != nil || n != 0 || len(affected) != 0 {
 			t.Errorf("a device of the refused import was stored (%q, %d, %v)", affected, n, err)
 		}
 	})

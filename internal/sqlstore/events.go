@@ -1,0 +1,187 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/usersvc/usersvc"
+)
+
+// eventsPoll is how often the store looks for events that another process
+// committed, besides the wake-ups of its own commits and, on PostgreSQL,
+// of LISTEN/NOTIFY.
+const eventsPoll = time.Second
+
+// pendingEvent is an event a transaction writes when it commits.
+type pendingEvent struct {
+	typ, subject string
+	at           time.Time
+	data         any
+}
+
+// emit records an event of the change the transaction makes. The events
+// of a transaction are written at its end, in the order emitted, under the
+// dialect's events lock, so that positions commit in order.
+func (t *tx) emit(typ, subject string, at time.Time, data any) {
+	t.events = append(t.events, pendingEvent{typ, subject, at, data})
+}
+
+// flushEvents writes the pending events of t, last thing before its
+// commit.
+func (t *tx) flushEvents() error {
+	if len(t.events) == 0 {
+		return nil
+	}
+	if err := t.s.d.LockEvents(t.ctx, t.db); err != nil {
+		return err
+	}
+	for _, e := range t.events {
+		b, err := json.Marshal(e.data)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`INSERT INTO events (id, type, subject, time, data) VALUES (?, ?, ?, ?, ?)`,
+			uuid.Must(uuid.NewV7()).String(), e.typ, e.subject, t.s.d.Time(e.at), string(b)); err != nil {
+			return err
+		}
+	}
+	return t.s.d.NotifyEvents(t.ctx, t.db)
+}
+
+const eventColumns = `position, id, type, subject, time, data`
+
+func scanEvent(r rowScanner) (usersvc.Event, error) {
+	var (
+		e    usersvc.Event
+		data string
+	)
+	err := r.Scan(&e.Position, &e.ID, &e.Type, &e.Subject, timeCol{&e.Time}, &data)
+	e.SpecVersion, e.Source, e.DataContentType, e.Data = usersvc.EventSpecVersion, usersvc.EventSource, usersvc.EventContentType, json.RawMessage(data)
+	return e, err
+}
+
+// Events returns at most limit events after position after, in order.
+func (s *Store) Events(ctx context.Context, after int64, limit int) ([]usersvc.Event, error) {
+	evs, err := all(s.reader(ctx, "events"), scanEvent, `SELECT `+eventColumns+` FROM events
+		WHERE position > ? ORDER BY position LIMIT ?`, after, max(limit, 0))
+	return evs, s.fail(ctx, "events", err)
+}
+
+// EventBounds returns the positions of the oldest and the newest event
+// kept; 0, 0 when there is none.
+func (s *Store) EventBounds(ctx context.Context) (oldest, newest int64, err error) {
+	_, err = one(s.reader(ctx, "event bounds"), "", scanInto(&oldest, &newest),
+		`SELECT COALESCE(min(position), 0), COALESCE(max(position), 0) FROM events`)
+	return oldest, newest, s.fail(ctx, "event bounds", err)
+}
+
+// UnpublishedEvents returns at most limit events no broker has confirmed,
+// in order.
+func (s *Store) UnpublishedEvents(ctx context.Context, limit int) ([]usersvc.Event, error) {
+	evs, err := all(s.reader(ctx, "unpublished events"), scanEvent, `SELECT `+eventColumns+` FROM events
+		WHERE published_at IS NULL ORDER BY position LIMIT ?`, max(limit, 0))
+	return evs, s.fail(ctx, "unpublished events", err)
+}
+
+// MarkEventsPublished records that a broker confirmed the events at
+// positions.
+func (s *Store) MarkEventsPublished(ctx context.Context, positions []int64, now time.Time) error {
+	if len(positions) == 0 {
+		return nil
+	}
+	_, err := s.execTx(ctx, "mark events published", "", `UPDATE events SET published_at = ?
+		WHERE published_at IS NULL AND `+s.d.InList("position"), s.d.Time(now), s.d.List(positions))
+	return err
+}
+
+// PruneEvents removes the events older than before, but the newest one
+// (so that the oldest position kept always tells which cursors are too
+// old), and, with keepUnpublished, those no broker has confirmed. It
+// returns how many went.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time, keepUnpublished bool) (int, error) {
+	q := `DELETE FROM events WHERE time < ? AND position < (SELECT max(position) FROM events)`
+	if keepUnpublished {
+		q += ` AND published_at IS NOT NULL`
+	}
+	n, err := s.execTx(ctx, "prune events", "", q, s.d.Time(before))
+	return int(n), err
+}
+
+// AcquireLease makes holder the holder of the lease name until now+ttl,
+// when the lease is free, expired or already holder's, and reports
+// whether holder holds it.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration, now time.Time) (bool, error) {
+	n, err := s.execTx(ctx, "acquire lease", "", `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE leases.holder = excluded.holder OR leases.expires_at < ?`,
+		name, holder, s.d.Time(now.Add(ttl)), s.d.Time(now))
+	return n == 1, err
+}
+
+// ReleaseLease gives up the lease name if holder holds it.
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.execTx(ctx, "release lease", "", `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	return err
+}
+
+// EventsChanged returns a channel that is closed when events may have
+// been committed since the call: by this process at once, by another
+// within eventsPoll (on PostgreSQL at once, through LISTEN/NOTIFY). Call
+// it again after each wake-up.
+func (s *Store) EventsChanged() <-chan struct{} {
+	s.watchOnce.Do(s.watchEvents)
+	return s.changed.wait()
+}
+
+// watchEvents starts the loops that wake waiters for events committed by
+// other processes; they end when the store closes.
+func (s *Store) watchEvents() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch = cancel
+	go s.d.ListenEvents(ctx, s.write, s.changed.wake)
+	go func() {
+		var last int64
+		t := time.NewTicker(eventsPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_, newest, err := s.EventBounds(ctx)
+				if err == nil && newest != last {
+					last = newest
+					s.changed.wake()
+				}
+			}
+		}
+	}()
+}
+
+// signal is a broadcast: wait returns a channel that the next wake closes.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) wake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}

@@ -1,0 +1,258 @@
+package storetest
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/sqlstore"
+)
+
+// wantEvents reads the events after position after and checks their types
+// and subjects, in order; it returns them.
+func wantEvents(t *testing.T, s *sqlstore.Store, after int64, want ...[2]string) []usersvc.Event {
+	t.Helper()
+	evs, err := s.Events(t.Context(), after, 1000)
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	got := make([][2]string, len(evs))
+	for i, e := range evs {
+		got[i] = [2]string{e.Type, e.Subject}
+		if e.SpecVersion != "1.0" || e.Source != usersvc.EventSource || e.ID == "" || e.Time.IsZero() ||
+			e.DataContentType != "application/json" || (i > 0 && e.Position <= evs[i-1].Position) || e.Position <= after {
+			t.Errorf("event %d = %+v", i, e)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events after %d =\n%q\nwant\n%q", after, got, want)
+	}
+	return evs
+}
+
+func ev(typ, subject string) [2]string { return [2]string{typ, subject} }
+
+func data[T any](t *testing.T, e usersvc.Event) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(e.Data, &v); err != nil {
+		t.Fatalf("data of %s: %v", e.Type, err)
+	}
+	return v
+}
+
+func lastPosition(t *testing.T, s *sqlstore.Store) int64 {
+	t.Helper()
+	_, newest, err := s.EventBounds(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newest
+}
+
+// testEvents makes every kind of change and reads back exactly the events
+// each writes, in order, with their data.
+func testEvents(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	u := newUser(t, "Evented", at(0))
+	u.PushToken = ptr("tok-ev-1")
+	if _, err := s.CreateUser(ctx, u, "hash:"+u.ID); err != nil {
+		t.Fatal(err)
+	}
+	evs := wantEvents(t, s, 0, ev(usersvc.EventUserRegistered, u.ID), ev(usersvc.EventDeviceRegistered, u.ID))
+	if d := data[usersvc.UserEventData](t, evs[0]); d.ID != u.ID || d.Email != u.Email || d.PushToken == nil || *d.PushToken != "tok-ev-1" {
+		t.Errorf("user.registered data = %+v", d)
+	}
+	if raw := string(evs[0].Data); strings.Contains(raw, "hash") || strings.Contains(raw, "password") {
+		t.Errorf("user.registered carries a secret: %s", raw)
+	}
+	if d := data[usersvc.DeviceEventData](t, evs[1]); d.PushToken != "tok-ev-1" || d.UserID != u.ID || d.ID == "" {
+		t.Errorf("device.registered data = %+v", d)
+	}
+
+	p := lastPosition(t, s)
+	if _, err := s.UpdateName(ctx, u.ID, "Renamed", at(1)); err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	if _, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{Email: ptr(false), Push: &yes}, at(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{}, at(2)); err != nil { // reads, no event
+		t.Fatal(err)
+	}
+	evs = wantEvents(t, s, p, ev(usersvc.EventUserUpdated, u.ID), ev(usersvc.EventPreferencesUpdated, u.ID))
+	if d := data[usersvc.UserEventData](t, evs[0]); d.Name != "Renamed" {
+		t.Errorf("user.updated data = %+v", d)
+	}
+	if d := data[usersvc.PreferencesEventData](t, evs[1]); d.Preferences != (usersvc.Preferences{Email: false, Push: true}) {
+		t.Errorf("preferences.updated data = %+v", d)
+	}
+
+	// A token that moves: removed from its holder, registered to the taker.
+	other := create(t, s, "Other", at(3))
+	p = lastPosition(t, s)
+	if _, err := s.RegisterPushToken(ctx, &usersvc.Device{UserID: other.ID, Token: "tok-ev-1", DeviceID: ptr("tablet"), DeviceType: usersvc.DeviceWeb}, at(4)); err != nil {
+		t.Fatal(err)
+	}
+	evs = wantEvents(t, s, p, ev(usersvc.EventDeviceRemoved, u.ID), ev(usersvc.EventDeviceRegistered, other.ID))
+	if d := data[usersvc.DeviceEventData](t, evs[0]); d.PushToken != "tok-ev-1" {
+		t.Errorf("device.removed data = %+v", d)
+	}
+
+	p = lastPosition(t, s)
+	register(t, s, u.ID, "tok-ev-2", "phone", at(5))
+	register(t, s, u.ID, "tok-ev-3", "watch", at(6))
+	if err := s.DeleteDevice(ctx, u.ID, "phone", at(7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ClearPushToken(ctx, u.ID, nil, at(8)); err != nil { // the current one: tok-ev-3
+		t.Fatal(err)
+	}
+	if _, _, err := s.InvalidatePushTokens(ctx, []string{"tok-ev-1"}, "unregistered", at(9)); err != nil {
+		t.Fatal(err)
+	}
+	evs = wantEvents(t, s, p,
+		ev(usersvc.EventDeviceRegistered, u.ID), ev(usersvc.EventDeviceRegistered, u.ID),
+		ev(usersvc.EventDeviceRemoved, u.ID), ev(usersvc.EventDeviceRemoved, u.ID),
+		ev(usersvc.EventPushTokenInvalidated, other.ID))
+	if d := data[usersvc.DeviceEventData](t, evs[3]); d.PushToken != "tok-ev-3" {
+		t.Errorf("device.removed of the cleared token = %+v", d)
+	}
+	if d := data[usersvc.PushTokenInvalidatedEventData](t, evs[4]); d.PushToken != "tok-ev-1" || d.Reason != "unregistered" {
+		t.Errorf("push_token.invalidated data = %+v", d)
+	}
+
+	// Sessions: a password change (one other session), a disable, an
+	// enable, the end of a session, reuse; a rehash and a login write none.
+	_, first := login(t, s, u.ID, at(10), time.Hour)
+	f2, _ := login(t, s, u.ID, at(10), time.Hour)
+	if err := s.SetPasswordHash(ctx, u.ID, "rehash", at(11)); err != nil {
+		t.Fatal(err)
+	}
+	p = lastPosition(t, s)
+	if _, err := s.ChangePassword(ctx, u.ID, "hash-2", first.FamilyID, at(12)); err != nil {
+		t.Fatal(err)
+	}
+	evs = wantEvents(t, s, p, ev(usersvc.EventUserPasswordChanged, u.ID), ev(usersvc.EventSessionsRevoked, u.ID))
+	if d := data[usersvc.SessionsRevokedEventData](t, evs[1]); !slices.Equal(d.SessionIDs, []string{f2.ID}) || d.Reason != usersvc.SessionsEndedPassword {
+		t.Errorf("sessions.revoked data = %+v", d)
+	}
+	p = lastPosition(t, s)
+	if _, err := s.SetActive(ctx, u.ID, false, at(13)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetActive(ctx, u.ID, true, at(14)); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, s, p, ev(usersvc.EventUserDisabled, u.ID), ev(usersvc.EventSessionsRevoked, u.ID), ev(usersvc.EventUserEnabled, u.ID))
+
+	f3, _ := login(t, s, u.ID, at(15), time.Hour)
+	_, t4 := login(t, s, u.ID, at(15), time.Hour)
+	p = lastPosition(t, s)
+	if _, err := s.RevokeSessions(ctx, u.ID, []string{f3.ID}, "", usersvc.SessionsEndedLogout, at(16)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefreshToken(ctx, u.ID, t4.JTI, at(17), func(account.RefreshState) account.Rotation { return account.Rotation{Revoke: true} }); err != nil {
+		t.Fatal(err)
+	}
+	evs = wantEvents(t, s, p, ev(usersvc.EventSessionsRevoked, u.ID), ev(usersvc.EventSessionsRevoked, u.ID))
+	if d := data[usersvc.SessionsRevokedEventData](t, evs[1]); d.Reason != usersvc.SessionsEndedReuse || !slices.Equal(d.SessionIDs, []string{t4.FamilyID}) {
+		t.Errorf("sessions.revoked of reuse = %+v", d)
+	}
+
+	// A failed write writes no event; a deletion writes one.
+	p = lastPosition(t, s)
+	if _, err := s.UpdateName(ctx, newID(t), "Nobody", at(18)); err == nil {
+		t.Fatal("UpdateName of an unknown user succeeded")
+	}
+	if err := s.DeleteUser(ctx, u.ID, at(19)); err != nil {
+		t.Fatal(err)
+	}
+	evs = wantEvents(t, s, p, ev(usersvc.EventUserDeleted, u.ID))
+	if d := data[usersvc.UserIDEventData](t, evs[0]); d.UserID != u.ID {
+		t.Errorf("user.deleted data = %+v", d)
+	}
+
+	// Import: the user and its devices.
+	imp := newUser(t, "Imported", at(20))
+	devices, err := account.PrepareImport(imp, []usersvc.Device{{Token: "tok-ev-imp", DeviceType: usersvc.DeviceIOS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = lastPosition(t, s)
+	if _, err := s.ImportUser(ctx, imp, "h", devices); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, s, p, ev(usersvc.EventUserRegistered, imp.ID), ev(usersvc.EventDeviceRegistered, imp.ID))
+}
+
+// testEventOutbox covers the relay's side: unpublished events, their
+// marking, pruning, and the lease.
+func testEventOutbox(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	for i := range 3 {
+		create(t, s, "Outbox", at(i))
+	}
+	all, err := s.UnpublishedEvents(ctx, 10)
+	if err != nil || len(all) != 3 {
+		t.Fatalf("UnpublishedEvents = %d, %v; want 3", len(all), err)
+	}
+	if err := s.MarkEventsPublished(ctx, []int64{all[0].Position, all[1].Position}, at(10)); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := s.UnpublishedEvents(ctx, 10)
+	if err != nil || len(rest) != 1 || rest[0].Position != all[2].Position {
+		t.Fatalf("UnpublishedEvents after marking = %+v, %v", rest, err)
+	}
+	// Pruning keeps unpublished events when asked, and always the newest.
+	if n, err := s.PruneEvents(ctx, at(100), true); err != nil || n != 2 {
+		t.Fatalf("PruneEvents(keep unpublished) = %d, %v; want 2", n, err)
+	}
+	if oldest, newest, err := s.EventBounds(ctx); err != nil || oldest != all[2].Position || newest != all[2].Position {
+		t.Fatalf("EventBounds = %d, %d, %v", oldest, newest, err)
+	}
+	if n, err := s.PruneEvents(ctx, at(100), false); err != nil || n != 0 {
+		t.Fatalf("PruneEvents of the newest = %d, %v; want 0", n, err)
+	}
+
+	// The lease.
+	ok, err := s.AcquireLease(ctx, "relay", "a", 10*time.Second, at(0))
+	if err != nil || !ok {
+		t.Fatalf("AcquireLease(a) = %v, %v", ok, err)
+	}
+	if ok, _ := s.AcquireLease(ctx, "relay", "b", 10*time.Second, at(5)); ok {
+		t.Fatal("b took a's live lease")
+	}
+	if ok, _ := s.AcquireLease(ctx, "relay", "a", 10*time.Second, at(5)); !ok {
+		t.Fatal("a could not renew its lease")
+	}
+	if ok, _ := s.AcquireLease(ctx, "relay", "b", 10*time.Second, at(16)); !ok {
+		t.Fatal("b could not take an expired lease")
+	}
+	if err := s.ReleaseLease(ctx, "relay", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.AcquireLease(ctx, "relay", "a", 10*time.Second, at(17)); ok {
+		t.Fatal("a's release freed b's lease")
+	}
+	if err := s.ReleaseLease(ctx, "relay", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := s.AcquireLease(ctx, "relay", "a", 10*time.Second, at(18)); !ok {
+		t.Fatal("a released lease could not be taken")
+	}
+
+	// A commit wakes the waiters of this process.
+	ch := s.EventsChanged()
+	create(t, s, "Waker", at(30))
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a commit with events did not wake EventsChanged")
+	}
+}
