@@ -63,9 +63,9 @@ type Error struct {
 	RequestID string
 
 	method, path string
-	// data and meta are the envelope's members, for the errors that carry
-	// more than a message (a 410 of the change feed names the oldest cursor).
-	data, meta json.RawMessage
+	// data is the envelope's member, for the errors that carry more than a
+	// message (a 410 of the change feed names its cursors).
+	data json.RawMessage
 }
 
 func (e *Error) Error() string {

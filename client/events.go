@@ -22,8 +22,8 @@ var (
 	// ErrCursorTooOld: the cursor given to the change feed is older than
 	// the events the service keeps (410). Events were pruned that the
 	// consumer has not seen: it must resynchronise its copy from the list
-	// or batch endpoints and go on from the oldest cursor the service still
-	// accepts (see *CursorTooOldError).
+	// or batch endpoints and go on from the newest cursor the refusal names
+	// (see *CursorTooOldError).
 	ErrCursorTooOld = errors.New("usersvc: cursor too old")
 	// ErrInvalidEvent: a message is not a change event of the service: not
 	// CloudEvents 1.0 structured JSON, an attribute is missing, or its data
@@ -40,15 +40,21 @@ var (
 type CursorTooOldError struct {
 	// After is the cursor that was refused.
 	After int64
-	// Oldest is the oldest cursor the feed still accepts: after refilling
-	// its copy from the list or batch endpoints, a consumer goes on from it.
+	// Oldest is the oldest cursor the feed still accepts.
 	Oldest int64
+	// Newest is the position of the newest event when the cursor was
+	// refused. A copy refilled from the list or batch endpoints after the
+	// refusal holds every change up to it: the consumer goes on from
+	// Newest. (Going on from Oldest instead replays the events kept over
+	// the fresh copy: harmless when they are applied in order, each
+	// carrying the whole new state of what it changes, but slower.)
+	Newest int64
 	// Err is the service's answer (status 410).
 	Err *Error
 }
 
 func (e *CursorTooOldError) Error() string {
-	return fmt.Sprintf("usersvc: change feed: cursor %d is older than the events kept (the oldest cursor is %d): resynchronise", e.After, e.Oldest)
+	return fmt.Sprintf("usersvc: change feed: cursor %d is older than the events kept (oldest cursor %d, newest %d): resynchronise", e.After, e.Oldest, e.Newest)
 }
 
 // Is reports whether target is ErrCursorTooOld.
@@ -105,7 +111,8 @@ func (c *Client) EventPage(ctx context.Context, after int64, limit int, wait tim
 	err := c.do(ctx, request{method: http.MethodGet, path: "/api/v1/events", query: q, auth: true, data: &evs, meta: &meta, hold: wait})
 	var e *Error
 	if errors.As(err, &e) && e.Status == http.StatusGone {
-		return nil, &CursorTooOldError{After: after, Oldest: oldestCursor(e), Err: e}
+		oldest, newest := goneCursors(e)
+		return nil, &CursorTooOldError{After: after, Oldest: oldest, Newest: newest, Err: e}
 	}
 	if err != nil {
 		return nil, err
@@ -138,19 +145,17 @@ func formatWait(d time.Duration) string {
 	return d.String()
 }
 
-// oldestCursor reads the oldest cursor a 410 of the feed names: in its
-// data, {"oldest_cursor": N}, or failing that in its meta.
-func oldestCursor(e *Error) int64 {
+// goneCursors reads the cursors a 410 of the feed names in its data,
+// {"oldest_cursor": N, "newest_cursor": M}.
+func goneCursors(e *Error) (oldest, newest int64) {
 	var v struct {
-		Oldest *int64 `json:"oldest_cursor"`
+		Oldest int64 `json:"oldest_cursor"`
+		Newest int64 `json:"newest_cursor"`
 	}
-	for _, raw := range []json.RawMessage{e.data, e.meta} {
-		v.Oldest = nil
-		if len(raw) > 0 && json.Unmarshal(raw, &v) == nil && v.Oldest != nil {
-			return *v.Oldest
-		}
+	if len(e.data) > 0 {
+		_ = json.Unmarshal(e.data, &v)
 	}
-	return 0
+	return v.Oldest, v.Newest
 }
 
 // An EventsOption tunes the polling of Events.
@@ -206,7 +211,7 @@ func FeedWait(d time.Duration) EventsOption {
 //     same cursor after a pause that grows to 30 s;
 //   - a *CursorTooOldError (ErrCursorTooOld): the consumer missed pruned
 //     events and must resynchronise (from BatchUsers or ListUsers), then
-//     follow again from its Oldest; Events stops;
+//     follow again from its Newest; Events stops;
 //   - any other failure (a refused key, a missing events.read scope, an
 //     event this client cannot read), and ctx's end: Events stops.
 func (c *Client) Events(ctx context.Context, after int64, opts ...EventsOption) iter.Seq2[usersvc.Event, error] {

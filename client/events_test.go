@@ -280,7 +280,7 @@ func (f *feedServer) serve(w http.ResponseWriter, r *http.Request) {
 		if after < f.oldest {
 			oldest := f.oldest
 			f.mu.Unlock()
-			writeEnvelope(w, http.StatusGone, map[string]int64{"oldest_cursor": oldest}, nil, "The cursor is older than the events kept")
+			writeEnvelope(w, http.StatusGone, map[string]int64{"oldest_cursor": oldest, "newest_cursor": f.events[len(f.events)-1].Position}, nil, "The cursor is older than the events kept")
 			return
 		}
 		var page []usersvc.Event
@@ -427,11 +427,16 @@ func TestEventsCursorTooOld(t *testing.T) {
 	if !errors.As(errs[0], &gone) || !errors.Is(errs[0], client.ErrCursorTooOld) {
 		t.Fatalf("error = %v, want a *CursorTooOldError", errs[0])
 	}
-	if gone.After != 2 || gone.Oldest != 5 || gone.Err.Status != http.StatusGone {
+	if gone.After != 2 || gone.Oldest != 5 || gone.Newest != 11 || gone.Err.Status != http.StatusGone {
 		t.Errorf("error = %+v", gone)
 	}
-	// The consumer resynchronises, then follows from the oldest cursor.
-	p, err := users.EventPage(t.Context(), gone.Oldest, 100, 0)
+	// The consumer resynchronises, then follows from the newest cursor,
+	// or from the oldest.
+	p, err := users.EventPage(t.Context(), gone.Newest, 100, 0)
+	if err != nil || len(p.Events) != 0 || p.NextCursor != 11 {
+		t.Errorf("from the newest cursor: %+v, %v", p, err)
+	}
+	p, err = users.EventPage(t.Context(), gone.Oldest, 100, 0)
 	if err != nil || len(p.Events) != 6 || p.Events[0].Position != 6 {
 		t.Errorf("from the oldest cursor: %v", err)
 	}

@@ -275,7 +275,7 @@ func (c *Client) failure(r request, a *answer, env *envelope) *Error {
 		path:       r.path,
 	}
 	if env != nil {
-		e.data, e.meta = env.Data, env.Meta
+		e.data = env.Data
 		switch {
 		case env.Error != nil && *env.Error != "":
 			e.Message = *env.Error

@@ -71,10 +71,10 @@ func (w *worker) start(ctx context.Context, position func() (int64, error)) erro
 func feedHead(ctx context.Context, users *client.Client, from int64) (int64, error) {
 	cursor := from
 	for {
-		p, err := users.EventPage(ctx, cursor, 0, 0)
+		p, err := users.EventPage(ctx, cursor, 1000, 0)
 		var gone *client.CursorTooOldError
-		if errors.As(err, &gone) && gone.Oldest > cursor {
-			cursor = gone.Oldest
+		if errors.As(err, &gone) && gone.Newest > cursor {
+			cursor = gone.Newest
 			continue
 		}
 		if err != nil {
@@ -103,7 +103,7 @@ func (w *worker) followFeed(wait time.Duration) follower {
 			// Events were pruned before this worker saw them: fill the
 			// replica again from the batch endpoint, and go on from there.
 			fmt.Fprintf(w.log, "the change feed no longer holds cursor %d: refilling from the batch endpoint\n", gone.After)
-			head, err := feedHead(ctx, w.users, gone.Oldest)
+			head, err := feedHead(ctx, w.users, gone.Newest)
 			if err != nil {
 				return err
 			}

@@ -103,7 +103,7 @@ func (f *fakeFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		if after < f.oldest {
 			f.mu.Unlock()
-			reply(http.StatusGone, map[string]int64{"oldest_cursor": f.oldest}, nil)
+			reply(http.StatusGone, map[string]int64{"oldest_cursor": f.oldest, "newest_cursor": f.events[len(f.events)-1].Position}, nil)
 			return
 		}
 		page, next := []usersvc.Event{}, after
@@ -245,7 +245,7 @@ func TestFollowTheFeed(t *testing.T) {
 }
 
 // A worker whose cursor the feed no longer holds fills its replica again
-// from the batch endpoint, and goes on from the oldest cursor.
+// from the batch endpoint, and goes on from the newest cursor.
 func TestFollowTheFeedAfterItsRetention(t *testing.T) {
 	s := newUserService(t)
 	grace := s.add(t, "grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true, Push: true}, "fcm:grace-phone")
