@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
 )
 
 // syncBuffer is a buffer that a running worker writes while a test reads.
@@ -325,4 +326,47 @@ func TestReplicaApply(t *testing.T) {
 	if _, err := r.apply(bad); err == nil {
 		t.Error("data of the wrong shape was applied")
 	}
+}
+
+// The worker follows the user service's own change feed: the changes made
+// through the service reach the replica, and the notifications follow them.
+func TestFollowTheServiceFeed(t *testing.T) {
+	s := newUserService(t)
+	ctx := t.Context()
+	grace := s.add(t, "grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true, Push: false}, "fcm:grace-phone")
+	ada := s.add(t, "ada@example.com", "Ada Lovelace", usersvc.Preferences{Email: false, Push: true})
+	w := start(t, s, "-follow", "feed", "-wait", "2s", grace, ada)
+	if got := w.send(t, grace, "hi"); got != "user "+grace+"\n  email to Grace Hopper <grace@example.com>: hi\n  push: off\n" {
+		t.Fatalf("before any change: %q", got)
+	}
+
+	self := func(id string) account.Principal { return account.Principal{UserID: id} }
+	no, yes := false, true
+	if _, err := s.accounts.UpdatePreferences(ctx, self(grace), grace, usersvc.PreferencesPatch{Email: &no, Push: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.accounts.UpdateName(ctx, self(grace), grace, "Grace B. Hopper"); err != nil {
+		t.Fatal(err)
+	}
+	tok := "apns:ada-ipad"
+	if _, err := s.accounts.UpdatePushToken(ctx, self(ada), ada, usersvc.PushTokenUpdate{Token: &tok, DeviceType: usersvc.DeviceIOS}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.accounts.DeleteUser(ctx, self(grace), grace); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w.stderr, "user "+grace+": deleted")
+	waitFor(t, w.stderr, "device apns:ada-ipad (ios) registered")
+	for _, want := range []string{"email off, push on (preferences.updated", "Grace B. Hopper <grace@example.com>"} {
+		if !strings.Contains(w.stderr.String(), want) {
+			t.Errorf("no change %q told:\n%s", want, w.stderr.String())
+		}
+	}
+	if got := w.send(t, grace, "hi"); got != "user "+grace+"\n  no such user: nothing sent\n" {
+		t.Errorf("a deleted user: %q", got)
+	}
+	if got := w.send(t, ada, "hi"); got != "user "+ada+"\n  email: off\n  push to apns:ada-ipad (ios): hi\n" {
+		t.Errorf("a new device: %q", got)
+	}
+	w.stop(t)
 }

@@ -55,7 +55,7 @@ func newUserService(t *testing.T) *userService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := account.ParseServiceKeys("notifier:" + serviceKey)
+	keys, err := account.ParseServiceKeys("notifier:" + serviceKey + ":users.read,events.read")
 	if err != nil {
 		t.Fatal(err)
 	}
