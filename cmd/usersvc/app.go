@@ -153,6 +153,12 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		return err
 	}
 	defer a.close()
+	// With an admin listener, /metrics is served there and not on the API port.
+	apiMetrics, stopAdmin, err := a.startAdmin()
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	clientIP := httpapi.RemoteAddr
 	if len(cfg.TrustedProxies) > 0 {
 		clientIP = httpapi.TrustProxies(cfg.TrustedProxies)
@@ -162,7 +168,7 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		TrustedProxies:     clientIP,
 		JWKS:               a.tokens.JWKS,
-		Metrics:            metrics.Handler(a.registry),
+		Metrics:            apiMetrics,
 		Instrument:         a.metrics.Middleware,
 	}, a.accounts, a.health)
 	srv := &http.Server{

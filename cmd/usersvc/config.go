@@ -41,6 +41,9 @@ type config struct {
 	HashConcurrency      int
 	// RateLimits are the rules of RATE_LIMIT_*; a rule with Max 0 is off.
 	RateLimits ratelimit.Limits
+	// AdminPort serves /metrics and the profiler apart from the API; -1
+	// (ADMIN_PORT unset) means no admin listener.
+	AdminPort int
 }
 
 // postgres reports whether the database is PostgreSQL.
@@ -72,6 +75,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.Port, err = strconv.Atoi(or(getenv("PORT"), "8000")); err != nil || c.Port < 0 || c.Port > 65535 {
 		return nil, bad("PORT", "must be a port number from 0 to 65535")
+	}
+	c.AdminPort = -1
+	if v := getenv("ADMIN_PORT"); v != "" {
+		if c.AdminPort, err = strconv.Atoi(v); err != nil || c.AdminPort < 0 || c.AdminPort > 65535 || (c.AdminPort != 0 && c.AdminPort == c.Port) {
+			return nil, bad("ADMIN_PORT", "must be a port number from 0 to 65535 other than PORT, or unset")
+		}
 	}
 	if c.DatabaseURL, err = databaseURL(getenv, c.DataDir); err != nil {
 		return nil, err
