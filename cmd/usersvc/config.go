@@ -15,6 +15,7 @@ import (
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/ratelimit"
 	"github.com/usersvc/usersvc/internal/token"
+	"github.com/usersvc/usersvc/internal/tracing"
 )
 
 // config is the service's configuration, read once from the environment.
@@ -44,6 +45,9 @@ type config struct {
 	// AdminPort serves /metrics and the profiler apart from the API; -1
 	// (ADMIN_PORT unset) means no admin listener.
 	AdminPort int
+	// Tracing is where traces go, from the standard OTEL_* variables (see
+	// loadTracing); no endpoint: off.
+	Tracing tracing.Config
 }
 
 // postgres reports whether the database is PostgreSQL.
@@ -187,6 +191,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		if *r.dst, err = rateRule(getenv(r.name), r.def); err != nil {
 			return nil, bad(r.name, "%v", err)
 		}
+	}
+	if c.Tracing, err = loadTracing(getenv); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

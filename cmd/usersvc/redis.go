@@ -65,6 +65,10 @@ func (a *app) cacheAndLimits() (cache.Cache, account.Limits, func(context.Contex
 		if err != nil {
 			return nil, account.Limits{}, nil, err
 		}
+		if err := traceRedis(a.tracing, rdb); err != nil {
+			rdb.Close()
+			return nil, account.Limits{}, nil, err
+		}
 		redis.SetLogger(redisLog{a.logger})
 		br := breaker.New(breaker.Options{OnChange: func(open bool) {
 			a.metrics.RedisBreaker(open)
