@@ -22,6 +22,11 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of the options.
@@ -45,6 +50,7 @@ type Client struct {
 	retry      RetryPolicy
 	breaker    *breaker
 	prefs      *prefsCache
+	tracer     trace.TracerProvider // nil: no spans
 }
 
 // An Option configures a Client.
@@ -97,6 +103,18 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if setAuth > 1 {
 		return nil, errors.New("usersvc client: use a service key or a bearer token, not both")
 	}
+	if c.tracer != nil {
+		hc := *c.hc // the caller's client stays as it was
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = otelhttp.NewTransport(base,
+			otelhttp.WithTracerProvider(c.tracer),
+			otelhttp.WithPropagators(propagation.TraceContext{}),
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
+		c.hc = &hc
+	}
 	if c.breaker != nil {
 		// A probe holds its place while its attempt may still be running.
 		c.breaker.probeTTL = c.breaker.cooldown + c.timeout
@@ -113,6 +131,22 @@ func WithHTTPClient(hc *http.Client) Option {
 			return errors.New("nil *http.Client")
 		}
 		c.hc = hc
+		return nil
+	}
+}
+
+// WithTracing records every request the client sends (each attempt of a
+// call) as a client span of tp, and sends the trace of the caller's context
+// in the W3C traceparent header, so that the service's own spans join the
+// caller's trace. Pass otel.GetTracerProvider() to use the process's global
+// provider. It applies to the transport of WithHTTPClient's client too
+// (without changing that client).
+func WithTracing(tp trace.TracerProvider) Option {
+	return func(c *Client) error {
+		if tp == nil {
+			return errors.New("nil TracerProvider")
+		}
+		c.tracer = tp
 		return nil
 	}
 }

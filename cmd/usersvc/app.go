@@ -29,14 +29,15 @@ import (
 	"github.com/usersvc/usersvc/internal/sqlite"
 	"github.com/usersvc/usersvc/internal/sqlstore"
 	"github.com/usersvc/usersvc/internal/token"
+	"github.com/usersvc/usersvc/internal/tracing"
 )
 
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(tracing.LogHandler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, opts)))
 }
 
 // database is what the command needs of the store beside the use cases:
@@ -53,15 +54,17 @@ type database interface {
 var _ database = (*sqlstore.Store)(nil)
 
 // openStore opens the configured database and applies pending migrations.
-func openStore(ctx context.Context, cfg *config) (*sqlstore.Store, error) {
+// Its statements are traced when t is on (t may be nil).
+func openStore(ctx context.Context, cfg *config, t *tracing.Tracing) (*sqlstore.Store, error) {
 	var (
 		s   *sqlstore.Store
 		err error
 	)
+	pgOpts, liteOpts := storeTracing(t)
 	if cfg.postgres() {
-		s, err = postgres.Open(ctx, cfg.DatabaseURL)
+		s, err = postgres.Open(ctx, cfg.DatabaseURL, pgOpts...)
 	} else {
-		s, err = sqlite.Open(ctx, cfg.sqlitePath())
+		s, err = sqlite.Open(ctx, cfg.sqlitePath(), liteOpts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -92,6 +95,7 @@ type app struct {
 	tokens   *token.Service
 	accounts *account.Service
 	health   httpapi.Health
+	tracing  *tracing.Tracing
 	closers  []func()
 }
 
@@ -103,15 +107,28 @@ func (a *app) close() {
 
 // newApp opens the store, loads the keys and builds the use cases.
 func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
-	a := &app{cfg: cfg, logger: newLogger(cfg, logw), registry: prometheus.NewRegistry()}
+	return newAppTraced(ctx, cfg, logw, nil)
+}
+
+// newAppTraced is newApp with tracing t, or with the configured tracing
+// when t is nil.
+func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.Tracing) (*app, error) {
+	a := &app{cfg: cfg, logger: newLogger(cfg, logw), registry: prometheus.NewRegistry(), tracing: t}
+	if t == nil {
+		if err := a.startTracing(ctx); err != nil {
+			return nil, err
+		}
+	}
 	a.metrics = metrics.New(a.registry, version())
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, a.tracing)
 	if err != nil {
+		a.close()
 		return nil, err
 	}
 	a.store = st
 	if err := a.metrics.WatchPool(poolStats(st)); err != nil {
 		st.Close()
+		a.close()
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { st.Close() })
@@ -125,7 +142,7 @@ func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
 	if cfg.HashConcurrency > 0 {
 		hasherOpts = append(hasherOpts, password.WithMaxConcurrent(cfg.HashConcurrency))
 	}
-	hasher, err := password.New(hasherOpts...)
+	hasher, err := password.New(append(hasherOpts, hasherTracing(a.tracing)...)...)
 	if err != nil {
 		a.close()
 		return nil, err
@@ -155,6 +172,12 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		return err
 	}
 	defer a.close()
+	// With an admin listener, /metrics is served there and not on the API port.
+	apiMetrics, stopAdmin, err := a.startAdmin()
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	clientIP := httpapi.RemoteAddr
 	if len(cfg.TrustedProxies) > 0 {
 		clientIP = httpapi.TrustProxies(cfg.TrustedProxies)
@@ -164,11 +187,11 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
 		TrustedProxies:     clientIP,
 		JWKS:               a.tokens.JWKS,
-		Metrics:            metrics.Handler(a.registry),
-		Instrument:         a.metrics.Middleware,
+		Metrics:            apiMetrics,
+		Instrument:         a.instrument,
 	}, a.accounts, a.health)
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.tracing.Handler(handler),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -224,7 +247,7 @@ func purgeExpiredRefreshTokens(ctx context.Context, st database, logger *slog.Lo
 }
 
 func migrate(ctx context.Context, cfg *config, stdout, logw io.Writer) error {
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}

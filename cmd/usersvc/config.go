@@ -15,6 +15,7 @@ import (
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/ratelimit"
 	"github.com/usersvc/usersvc/internal/token"
+	"github.com/usersvc/usersvc/internal/tracing"
 )
 
 // config is the service's configuration, read once from the environment.
@@ -42,6 +43,12 @@ type config struct {
 	HashConcurrency      int
 	// RateLimits are the rules of RATE_LIMIT_*; a rule with Max 0 is off.
 	RateLimits ratelimit.Limits
+	// AdminPort serves /metrics and the profiler apart from the API; -1
+	// (ADMIN_PORT unset) means no admin listener.
+	AdminPort int
+	// Tracing is where traces go, from the standard OTEL_* variables (see
+	// loadTracing); no endpoint: off.
+	Tracing tracing.Config
 }
 
 // postgres reports whether the database is PostgreSQL.
@@ -73,6 +80,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.Port, err = strconv.Atoi(or(getenv("PORT"), "8000")); err != nil || c.Port < 0 || c.Port > 65535 {
 		return nil, bad("PORT", "must be a port number from 0 to 65535")
+	}
+	c.AdminPort = -1
+	if v := getenv("ADMIN_PORT"); v != "" {
+		if c.AdminPort, err = strconv.Atoi(v); err != nil || c.AdminPort < 0 || c.AdminPort > 65535 || (c.AdminPort != 0 && c.AdminPort == c.Port) {
+			return nil, bad("ADMIN_PORT", "must be a port number from 0 to 65535 other than PORT, or unset")
+		}
 	}
 	if c.DatabaseURL, err = databaseURL(getenv, c.DataDir); err != nil {
 		return nil, err
@@ -183,6 +196,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		if *r.dst, err = rateRule(getenv(r.name), r.def); err != nil {
 			return nil, bad(r.name, "%v", err)
 		}
+	}
+	if c.Tracing, err = loadTracing(getenv); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -59,7 +59,7 @@ func importDjango(ctx context.Context, cfg *config, args []string, getenv func(s
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 
-	st, err := openStore(ctx, cfg)
+	st, err := openStore(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}

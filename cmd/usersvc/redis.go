@@ -65,18 +65,25 @@ func (a *app) cacheAndLimits() (cache.Cache, account.Limits, func(context.Contex
 		if err != nil {
 			return nil, account.Limits{}, nil, err
 		}
+		if err := traceRedis(a.tracing, rdb); err != nil {
+			rdb.Close()
+			return nil, account.Limits{}, nil, err
+		}
 		redis.SetLogger(redisLog{a.logger})
 		br := breaker.New(breaker.Options{OnChange: func(open bool) {
+			a.metrics.RedisBreaker(open)
 			if open {
 				a.logger.Warn("redis unreachable: serving from the database, rate limits per process")
 			} else {
 				a.logger.Info("redis reachable again")
 			}
-		}})
-		rc := cache.NewRedis(rdb, cache.RedisOptions{Options: hooks, Breaker: br, Logger: a.logger, Timeout: a.cfg.RedisTimeout})
+		}, OnRefuse: a.metrics.RedisBreakerRefused})
+		rc := cache.NewRedis(rdb, cache.RedisOptions{Options: hooks, Breaker: br, Logger: a.logger, Timeout: a.cfg.RedisTimeout,
+			OnCall: a.metrics.RedisCalls("cache")})
 		a.closers = append(a.closers, func() { rc.Close(); rdb.Close() })
 		c, shared, status = rc, rdb, rc.Status
 		limOpts.Breaker = br
+		limOpts.OnCall = a.metrics.RedisCalls("ratelimit")
 	}
 	rules := a.cfg.RateLimits
 	limiter := func(r ratelimit.Rule) account.Limiter {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -113,6 +114,13 @@ func TestVersionFromGitCheckout(t *testing.T) {
 		t.Skipf("not in a git checkout (or no git): %v", err)
 	}
 	rev := strings.TrimSpace(string(head))[:12]
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(strings.TrimSpace(string(top)), ".git")); err != nil || !fi.IsDir() {
+		t.Skip("a linked worktree (.git is a file): go stamps no VCS information there")
+	}
 	// GOFLAGS may hold -buildvcs=false; the flag on the command line wins.
 	bin := buildWith(t, "-buildvcs=true")
 	cli, health, metric := reportedVersions(t, bin)

@@ -35,6 +35,10 @@ type Options struct {
 	// OnChange is told when the breaker opens (true) and when it closes
 	// again (false). It is called without the breaker's lock held.
 	OnChange func(open bool)
+	// OnRefuse is told of each call Allow refuses, for example to count
+	// the calls that bypass the dependency. It is called without the
+	// breaker's lock held, so it must be cheap: it runs on every refused call.
+	OnRefuse func()
 }
 
 type state int32
@@ -50,6 +54,7 @@ type Breaker struct {
 	cooldown  time.Duration
 	now       func() time.Time
 	onChange  func(open bool)
+	onRefuse  func()
 
 	state    atomic.Int32 // closed or open; read without the lock on the hot path
 	failures atomic.Int32 // consecutive failures while closed
@@ -67,6 +72,7 @@ func New(opts Options) *Breaker {
 		cooldown:  opts.Cooldown,
 		now:       opts.Now,
 		onChange:  opts.OnChange,
+		onRefuse:  opts.OnRefuse,
 	}
 	if b.threshold <= 0 {
 		b.threshold = DefaultThreshold
@@ -86,6 +92,18 @@ func (b *Breaker) Allow() bool {
 	if state(b.state.Load()) == closed {
 		return true
 	}
+	if b.allowOpen() {
+		return true
+	}
+	if b.onRefuse != nil {
+		b.onRefuse()
+	}
+	return false
+}
+
+// allowOpen is Allow for a breaker that was open when Allow looked: it
+// lets one probe through once the cooldown has passed.
+func (b *Breaker) allowOpen() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if state(b.state.Load()) == closed {

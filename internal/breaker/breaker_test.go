@@ -121,3 +121,32 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestOnRefuseCountsRefusedCalls(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	refused := 0
+	b := breaker.New(breaker.Options{Threshold: 1, Cooldown: 2 * time.Second, Now: clk.now, OnRefuse: func() { refused++ }})
+	if !b.Allow() {
+		t.Fatal("a closed breaker refused")
+	}
+	b.Failure() // opens
+	for range 3 {
+		if b.Allow() {
+			t.Fatal("an open breaker allowed a call before its cooldown")
+		}
+	}
+	clk.add(2 * time.Second)
+	if !b.Allow() { // the probe
+		t.Fatal("no probe after the cooldown")
+	}
+	if b.Allow() { // refused while the probe is out
+		t.Fatal("a second probe")
+	}
+	b.Success()
+	if !b.Allow() {
+		t.Fatal("closed again, yet refused")
+	}
+	if refused != 4 {
+		t.Errorf("OnRefuse told of %d refusals, want 4", refused)
+	}
+}

@@ -44,6 +44,11 @@ type RedisOptions struct {
 	Breaker *breaker.Breaker
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
+	// OnCall, when set, is told of each call made to Redis: the operation
+	// ("read", "store", "forget", "hold", "ping", "repair"), how long it
+	// took, and whether it failed (no answer in time, a broken connection
+	// or an error reply; a missing key is no failure).
+	OnCall func(op string, d time.Duration, failed bool)
 }
 
 // Redis is a cache in Redis shared by the replicas of the service. It is
@@ -118,6 +123,7 @@ type Redis struct {
 	br         *breaker.Breaker
 	log        *slog.Logger
 	obs        *observations
+	onCall     func(op string, d time.Duration, failed bool)
 
 	dials     atomic.Uint64 // connections the client has dialed
 	verified  atomic.Uint64 // dials covered by the last check of the server
@@ -154,6 +160,7 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 		br:         opts.Breaker,
 		log:        opts.Logger,
 		obs:        newObservations(o.LoadWindow, 100_000),
+		onCall:     opts.OnCall,
 		done:       make(chan struct{}),
 	}
 	if c.prefix == "" {
@@ -220,7 +227,10 @@ func (c *Redis) Status(ctx context.Context) string {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	if err := c.rdb.Ping(ctx).Err(); err != nil {
+	start := time.Now()
+	err := c.rdb.Ping(ctx).Err()
+	c.observe("ping", start, err)
+	if err != nil {
 		c.failed(ctx, err)
 		return StatusDisconnected
 	}
@@ -371,7 +381,9 @@ func (c *Redis) mget(ctx context.Context, key string) ([]any, bool) {
 		}
 		checked := c.verified.Load()
 		cctx, cancel := context.WithTimeout(ctx, c.timeout)
+		start := time.Now()
 		vals, err := c.rdb.MGet(cctx, c.genKey, key).Result()
+		c.observe("read", start, err)
 		cancel()
 		if err != nil {
 			c.failed(ctx, err)
@@ -438,7 +450,9 @@ func (c *Redis) store(ctx context.Context, kind, id string, payload []byte, ttl 
 	val := "v:" + ob.gen + ":" + string(payload)
 	cctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	start := time.Now()
 	err := storeScript.Run(cctx, c.rdb, []string{c.genKey, c.prefix + okey}, ob.gen, ob.token, val, ttl.Milliseconds()).Err()
+	c.observe("store", start, err)
 	if err != nil {
 		c.failed(ctx, err)
 		return
@@ -479,7 +493,13 @@ func (c *Redis) forgetKeys(ctx context.Context, okeys []string, kind string, ttl
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
+	start := time.Now()
 	err := forgetScript.Run(cctx, c.rdb, keys, kind+randomHex(), ttl.Milliseconds()).Err()
+	op := "forget"
+	if kind == "p:" {
+		op = "hold"
+	}
+	c.observe(op, start, err)
 	if err != nil {
 		c.failed(cctx, err)
 		c.markDirty() // also when Redis answered with an error
@@ -487,6 +507,13 @@ func (c *Redis) forgetKeys(ctx context.Context, okeys []string, kind string, ttl
 		return
 	}
 	c.br.Success()
+}
+
+// observe tells OnCall of a call to Redis that began at start.
+func (c *Redis) observe(op string, start time.Time, err error) {
+	if c.onCall != nil {
+		c.onCall(op, time.Since(start), err != nil && !errors.Is(err, redis.Nil))
+	}
 }
 
 // failed reports err of a call to the breaker: a call that Redis did not
@@ -572,7 +599,9 @@ func (c *Redis) repair(ctx context.Context, how int) bool {
 	if how != repairLoop && !c.br.Allow() {
 		return false
 	}
+	start := time.Now()
 	fail := func(err error) bool {
+		c.observe("repair", start, err)
 		if how != repairLoop {
 			c.failed(ctx, err)
 		}
@@ -594,6 +623,7 @@ func (c *Redis) repair(ctx context.Context, how int) bool {
 		if !isServerError(gerr) {
 			return fail(gerr)
 		}
+		c.observe("repair", start, gerr)
 		c.br.Success()
 		return false
 	}
@@ -603,6 +633,7 @@ func (c *Redis) repair(ctx context.Context, how int) bool {
 		}
 		c.log.InfoContext(ctx, "cache generation changed", slog.Bool("undelivered_invalidations", mustBump && !lost), slog.Bool("server_changed", gen != "" && genRunID(gen) != runID))
 	}
+	c.observe("repair", start, nil)
 	c.br.Success()
 	raise(&c.verified, dials)
 	raise(&c.repaired, dirty)

@@ -282,6 +282,8 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 	v.do(200, "GET", "/health/readiness", nil)
 	v.do(200, "GET", "/.well-known/jwks.json", nil)
 	v.do(200, "GET", "/api/v1/openapi.json", nil)
+	v.do(400, "GET", "/health?probe=%FF", nil)
+	v.do(404, "GET", "/docs/assets/nope.js", nil)
 	h.draining.Store(true)
 	v.do(503, "GET", "/health/readiness", nil)
 	h.draining.Store(false)
@@ -443,6 +445,55 @@ func TestDocsVendoredFiles(t *testing.T) {
 	for _, e := range entries {
 		if _, ok := recorded[e.Name()]; !ok && e.Name() != "README.md" && e.Name() != "VERSION" {
 			t.Errorf("docs/swagger-ui/%s is not recorded in README.md", e.Name())
+		}
+	}
+}
+
+// TestOpenAPIExamples checks what a reader of the document relies on: an
+// example for every request body and every response that has a body (the
+// loader has already checked each against its schema), every response
+// written for its operation (no shared response objects), ids typed as
+// UUIDs, and a 2xx for every operation that is not a redirect.
+func TestOpenAPIExamples(t *testing.T) {
+	doc := loadOpenAPI(t, newHarness(t))
+	hasExample := func(m *openapi3.MediaType) bool { return m.Example != nil || len(m.Examples) > 0 }
+	for _, p := range doc.Paths.InMatchingOrder() {
+		item := doc.Paths.Value(p)
+		for _, prm := range item.Parameters {
+			if prm.Value.Name == "user_id" && (prm.Value.Schema.Value.Format != "uuid" || prm.Value.Example == nil) {
+				t.Errorf("%s: path parameter user_id is not format uuid with an example", p)
+			}
+		}
+		for method, op := range item.Operations() {
+			if op.RequestBody != nil {
+				for ct, m := range op.RequestBody.Value.Content {
+					if !hasExample(m) {
+						t.Errorf("%s %s: the %s request body has no example", method, p, ct)
+					}
+				}
+			}
+			success := false
+			for code, r := range op.Responses.Map() {
+				if r.Ref != "" {
+					t.Errorf("%s %s → %s refers to %s: describe it for this operation", method, p, code, r.Ref)
+				}
+				success = success || strings.HasPrefix(code, "2") || strings.HasPrefix(code, "3")
+				for ct, m := range r.Value.Content {
+					if !hasExample(m) {
+						t.Errorf("%s %s → %s: the %s response has no example", method, p, code, ct)
+					}
+				}
+			}
+			if !success {
+				t.Errorf("%s %s has no 2xx or 3xx response", method, p)
+			}
+		}
+	}
+	for name, s := range doc.Components.Schemas {
+		for prop, ps := range s.Value.Properties {
+			if (prop == "id" || prop == "user_id") && ps.Value.Format != "uuid" {
+				t.Errorf("schema %s: %s is not format uuid", name, prop)
+			}
 		}
 	}
 }

@@ -35,7 +35,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /api/v1/users/{user_id}/sessions", s.onUser(account.Write, handleEndSessions(s.accounts)))
 	s.handle("DELETE /api/v1/users/{user_id}/sessions/{session_id}", s.onUser(account.Write, handleEndSession(s.accounts)))
 	s.handle("POST /api/v1/push_tokens/invalidate", s.authed(handleInvalidatePushTokens(s.accounts)))
-	s.handle("GET "+eventsPath, s.authed(handleEvents(s.accounts, s.cfg.RequestTimeout)))
+	s.handle("GET /api/v1/events", s.authed(handleEvents(s.accounts, s.cfg.RequestTimeout)))
 	s.handle("GET /.well-known/jwks.json", handleJWKS(s.cfg.JWKS))
 	s.handle("GET /api/v1/openapi.json", handleOpenAPI())
 	s.handle("GET /docs", handleDocs())

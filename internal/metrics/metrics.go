@@ -37,6 +37,7 @@ type Metrics struct {
 	refreshReuse   prometheus.Counter
 	securityEvents *prometheus.CounterVec
 	sessions       *prometheus.CounterVec
+	redis          *redisMetrics
 }
 
 // New creates the metrics and registers them on reg, together with the Go
@@ -87,6 +88,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Namespace: namespace, Name: "security_events_total",
 			Help: "Security events (failed logins, refresh reuse, forbidden access), by event.",
 		}, []string{"event"}),
+		redis: newRedisMetrics(),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -102,6 +104,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(m.redis.collectors()...)
 	return m
 }
 

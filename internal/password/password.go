@@ -8,6 +8,10 @@
 // Hashing is expensive in memory and CPU on purpose, so the number of hashes
 // computed at once is bounded: a burst of logins waits for a slot (or for its
 // context to end) instead of exhausting memory.
+//
+// With WithTracerProvider, every hash is a span ("password.hash") and every
+// verification one too ("password.verify", the same for a dummy check
+// against an unknown email), with the time it waited for a slot.
 package password
 
 import (
@@ -22,6 +26,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -76,6 +83,7 @@ type Hasher struct {
 	params  Params
 	sem     chan struct{}
 	observe func(time.Duration)
+	tracer  trace.Tracer // nil: no spans
 	// dummy is a hash of a random password with params, made at
 	// construction, against which Burn verifies.
 	dummy *argon2Hash
@@ -101,6 +109,17 @@ func WithMaxConcurrent(n int) Option {
 // WithObserver has f called with the duration of every hash computation
 // (not counting the wait for a slot), e.g. to feed a histogram.
 func WithObserver(f func(time.Duration)) Option { return func(h *Hasher) { h.observe = f } }
+
+// WithTracerProvider records a span of tp for every hash and verification.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(h *Hasher) { h.tracer = tp.Tracer("github.com/usersvc/usersvc/internal/password") }
+}
+
+// Span names.
+const (
+	spanHash   = "password.hash"
+	spanVerify = "password.verify"
+)
 
 // New returns a Hasher. It computes one hash before it returns (the one
 // Burn checks against), so it takes as long as one Hash.
@@ -131,7 +150,7 @@ func (h *Hasher) Params() Params { return h.params }
 // without padding. It fails only when ctx ends before a slot is free.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	var encoded string
-	if err := h.run(ctx, func() { encoded = h.encode(password) }); err != nil {
+	if err := h.run(ctx, spanHash, func() { encoded = h.encode(password) }); err != nil {
 		return "", err
 	}
 	return encoded, nil
@@ -155,9 +174,9 @@ func (h *Hasher) encode(password string) string {
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, rehash bool, err error) {
 	check, rehash := h.checker(encoded)
 	if check == nil {
-		return false, false, h.run(ctx, func() { h.dummy.check(password) })
+		return false, false, h.run(ctx, spanVerify, func() { h.dummy.check(password) })
 	}
-	if err := h.run(ctx, func() { ok = check(password) }); err != nil {
+	if err := h.run(ctx, spanVerify, func() { ok = check(password) }); err != nil {
 		return false, false, err
 	}
 	return ok, ok && rehash, nil
@@ -167,21 +186,34 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, reha
 // parameters, so that a login for an unknown email takes as long as one for a
 // known email. It returns early when ctx ends.
 func (h *Hasher) Burn(ctx context.Context, password string) {
-	_ = h.run(ctx, func() { h.dummy.check(password) })
+	_ = h.run(ctx, spanVerify, func() { h.dummy.check(password) })
 }
 
-// run calls f in a hashing slot and reports its duration to the observer.
-func (h *Hasher) run(ctx context.Context, f func()) error {
+// run calls f in a hashing slot and reports its duration to the observer,
+// within a span named name when tracing.
+func (h *Hasher) run(ctx context.Context, name string, f func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var span trace.Span
+	if h.tracer != nil {
+		_, span = h.tracer.Start(ctx, name)
+		defer span.End()
+	}
+	queued := time.Now()
 	select {
 	case h.sem <- struct{}{}:
 	case <-ctx.Done():
+		if span != nil {
+			span.SetStatus(codes.Error, "no hashing slot before the deadline")
+		}
 		return ctx.Err()
 	}
 	defer func() { <-h.sem }()
 	start := time.Now()
+	if span != nil {
+		span.SetAttributes(attribute.Float64("usersvc.password.wait_ms", float64(start.Sub(queued).Microseconds())/1000))
+	}
 	f()
 	if h.observe != nil {
 		h.observe(time.Since(start))

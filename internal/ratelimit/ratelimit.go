@@ -86,6 +86,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
+	// OnCall, when set, is told of each call made to Redis: the operation
+	// ("allow", "hit", "check", "reset"), how long it took, and whether it
+	// failed (no answer in time, a broken connection or an error reply).
+	OnCall func(op string, d time.Duration, failed bool)
 }
 
 // Limiter applies one Rule. It is safe for concurrent use.
@@ -97,6 +101,7 @@ type Limiter struct {
 	br      *breaker.Breaker
 	now     func() time.Time
 	local   *local
+	onCall  func(op string, d time.Duration, failed bool)
 }
 
 // New returns a Limiter of rule that counts in the Redis that rdb reaches,
@@ -115,6 +120,7 @@ func New(rdb redis.UniversalClient, rule Rule, opts Options) *Limiter {
 		timeout: opts.Timeout,
 		br:      opts.Breaker,
 		now:     opts.Now,
+		onCall:  opts.OnCall,
 	}
 	if l.prefix == "" {
 		l.prefix = DefaultPrefix
@@ -200,7 +206,10 @@ func (l *Limiter) Reset(ctx context.Context, key string) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	l.report(ctx, l.rdb.Del(cctx, l.prefix+l.rule.Name+":"+k).Err())
+	start := time.Now()
+	err := l.rdb.Del(cctx, l.prefix+l.rule.Name+":"+k).Err()
+	l.observe("reset", start, err)
+	l.report(ctx, err)
 }
 
 const (
@@ -249,13 +258,22 @@ func (l *Limiter) remote(ctx context.Context, mode, k string, now time.Time) (ok
 	member := strconv.FormatInt(ms, 10) + ":" + strconv.FormatUint(rand.Uint64(), 36)
 	cctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
+	start := time.Now()
 	res, err := windowScript.Run(cctx, l.rdb, []string{l.prefix + l.rule.Name + ":" + k},
 		ms, l.rule.Window.Milliseconds(), l.rule.Max, member, mode).Int64Slice()
+	l.observe(mode, start, err)
 	l.report(ctx, err)
 	if err != nil || len(res) != 2 {
 		return false, 0, false
 	}
 	return res[0] == 1, time.Duration(res[1]) * time.Millisecond, true
+}
+
+// observe tells OnCall of a call to Redis that began at start.
+func (l *Limiter) observe(op string, start time.Time, err error) {
+	if l.onCall != nil {
+		l.onCall(op, time.Since(start), err != nil && !errors.Is(err, redis.Nil))
+	}
 }
 
 // report tells the breaker how a call went: a call that Redis did not

@@ -26,6 +26,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/XSAM/otelsql"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
 	sqlitedrv "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -41,9 +45,41 @@ const busyTimeout = 5 * time.Second
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// An Option configures the connections of Open.
+type Option func(*options)
+
+type options struct {
+	tracer trace.TracerProvider
+}
+
+// WithTracerProvider has every statement the store runs recorded as a span
+// of tp (through otelsql, which wraps the driver: the driver has no tracer
+// hook of its own). Spans carry the statement's text, never its arguments;
+// row iteration, session resets and pings make none.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) { o.tracer = tp }
+}
+
+// open opens the driver's database at dsn, instrumented when o says so.
+func (o *options) open(dsn string) (*sql.DB, error) {
+	if o.tracer == nil {
+		return sql.Open("sqlite", dsn)
+	}
+	return otelsql.Open("sqlite", dsn,
+		otelsql.WithTracerProvider(o.tracer),
+		otelsql.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelsql.WithAttributes(semconv.DBSystemNameSQLite),
+		otelsql.WithSpanOptions(otelsql.SpanOptions{OmitRows: true, OmitConnResetSession: true, OmitConnectorConnect: true}),
+	)
+}
+
 // Open opens (creating it and its parent directory when needed) the
 // database file at path. It does not migrate: call Migrate.
-func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*sqlstore.Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if path == "" || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: %q is not a database file path", path)
 	}
@@ -56,11 +92,11 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	}
 
 	pragmas := []string{fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()), "foreign_keys(1)", "synchronous(NORMAL)"}
-	write, err := sql.Open("sqlite", dsn(abs, url.Values{"_pragma": append(pragmas, "journal_mode(WAL)"), "_txlock": {"immediate"}}))
+	write, err := o.open(dsn(abs, url.Values{"_pragma": append(pragmas, "journal_mode(WAL)"), "_txlock": {"immediate"}}))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)
 	}
-	read, err := sql.Open("sqlite", dsn(abs, url.Values{"_pragma": append(pragmas, "query_only(1)")}))
+	read, err := o.open(dsn(abs, url.Values{"_pragma": append(pragmas, "query_only(1)")}))
 	if err != nil {
 		_ = write.Close()
 		return nil, fmt.Errorf("sqlite: open readers: %w", err)
