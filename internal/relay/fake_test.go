@@ -122,6 +122,8 @@ func (s *memStore) all(testing.TB) []usersvc.Event {
 
 func (s *memStore) pending(testing.TB) int { return s.unpublished() }
 
+func (s *memStore) replica(testing.TB) relay.Store { return s }
+
 func (s *memStore) holder() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

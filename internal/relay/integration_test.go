@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,20 +21,32 @@ type outbox interface {
 	all(t testing.TB) []usersvc.Event
 	// pending counts the events not yet marked published.
 	pending(t testing.TB) int
-	// holder is the lease's holder ("" when none).
-	holder() string
+	// replica is the store of another replica on the same database.
+	replica(t testing.TB) relay.Store
 }
 
 // outboxes are the stores the integration tests run on.
 func outboxes(t *testing.T, test func(t *testing.T, o func(t testing.TB) outbox)) {
-	t.Run("memory", func(t *testing.T) { test(t, func(testing.TB) outbox { return newMemStore() }) })
+	t.Run("SQLite", func(t *testing.T) { test(t, sqliteOutbox) })
+	t.Run("PostgreSQL", func(t *testing.T) { test(t, postgresOutbox) })
 }
 
-// writeRounds makes n changes over users users, one per user in turn.
+// writeRounds makes n changes over users users, one per user in turn,
+// from four writers at once (each writes the changes of its own users,
+// in order).
 func writeRounds(t testing.TB, o outbox, users, n int) {
-	for i := range n {
-		o.write(t, fmt.Sprintf("user-%02d", i%users))
+	const writers = 4
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range n {
+				if u := i % users; u%writers == w {
+					o.write(t, fmt.Sprintf("user-%02d", u))
+				}
+			}
+		})
 	}
+	wg.Wait()
 }
 
 func waitDelivered(t *testing.T, b *testBroker, want int, d time.Duration) {
@@ -82,13 +95,15 @@ func TestBrokerOutage(t *testing.T) {
 			o := newOutbox(t)
 			p := newProxy(t, b.addr)
 			r, _, _ := start(t, o, b.at(p.Addr()), relay.Options{Holder: "a", Lease: 3 * time.Second, MaxBackoff: 500 * time.Millisecond})
-			writeRounds(t, o, users, before)
-			// Cut while the first thousand are on their way.
-			for b.distinct() == 0 {
+			// Cut while the first thousand are being written and relayed.
+			first := make(chan struct{})
+			go func() { defer close(first); writeRounds(t, o, users, before) }()
+			for b.distinct() < 100 {
 				time.Sleep(time.Millisecond)
 			}
 			p.Cut()
 			atCut := b.distinct()
+			<-first
 			began := time.Now()
 			writeRounds(t, o, users, total-before)
 			t.Logf("%d changes written in %v with the broker cut (%d events had arrived at the cut)", total-before, time.Since(began), atCut)
@@ -117,9 +132,10 @@ func TestTwoRelaysTakeOver(t *testing.T) {
 	outboxes(t, func(t *testing.T, newOutbox func(testing.TB) outbox) {
 		bothBrokers(t, func(t *testing.T, b *testBroker) {
 			o := newOutbox(t)
-			_, crashA, doneA := start(t, keepLease{o}, b.at(b.addr), relay.Options{Holder: "a", Lease: lease, BatchSize: 50})
-			eventually(t, 5*time.Second, "a holds the lease", func() bool { return o.holder() == "a" })
-			start(t, o, b.at(b.addr), relay.Options{Holder: "b", Lease: lease, BatchSize: 50})
+			obsA, obsB := &countObserver{}, &countObserver{}
+			_, crashA, doneA := start(t, keepLease{o}, b.at(b.addr), relay.Options{Holder: "a", Lease: lease, BatchSize: 50, Observer: obsA})
+			eventually(t, 5*time.Second, "a holds the lease", func() bool { return obsA.get().leading })
+			start(t, o.replica(t), b.at(b.addr), relay.Options{Holder: "b", Lease: lease, BatchSize: 50, Observer: obsB})
 
 			var written atomic.Int64
 			stop := make(chan struct{})
@@ -134,7 +150,7 @@ func TestTwoRelaysTakeOver(t *testing.T) {
 					}
 					o.write(t, fmt.Sprintf("user-%02d", i%10))
 					written.Add(1)
-					if i%20 == 19 {
+					if i%10 == 9 {
 						time.Sleep(5 * time.Millisecond)
 					}
 				}
@@ -145,7 +161,8 @@ func TestTwoRelaysTakeOver(t *testing.T) {
 			crashA()
 			<-doneA
 			// Only b can publish what is written after the crash.
-			crashed, lastBefore := time.Now(), int64(len(o.all(t)))
+			crashed, sofar := time.Now(), o.all(t)
+			lastBefore := sofar[len(sofar)-1].Position
 			for !arrivedAfter(b, lastBefore) {
 				if time.Since(crashed) > 3*lease {
 					t.Fatalf("no event written after the crash arrived within %v", 3*lease)
@@ -157,8 +174,8 @@ func TestTwoRelaysTakeOver(t *testing.T) {
 			close(stop)
 			<-writing
 			waitDelivered(t, b, int(written.Load()), 30*time.Second)
-			if h := o.holder(); h != "b" {
-				t.Errorf("lease holder = %q, want b", h)
+			if !obsB.get().leading {
+				t.Errorf("b does not hold the lease")
 			}
 			checkDelivery(t, o.all(t), b.received())
 		})
@@ -168,9 +185,15 @@ func TestTwoRelaysTakeOver(t *testing.T) {
 // The relay's throughput to RabbitMQ with publisher confirms, into a
 // durable queue: the outbox holds b.N events when the relay starts.
 func BenchmarkRelayRabbitMQ(b *testing.B) {
+	b.Run("SQLite", func(b *testing.B) { benchmarkRelay(b, sqliteOutbox(b)) })
+	b.Run("PostgreSQL", func(b *testing.B) { benchmarkRelay(b, postgresOutbox(b)) })
+}
+
+func benchmarkRelay(b *testing.B, o outbox) {
 	tb := rabbitMQDurable(b)
-	o := newMemStore()
+	b.StopTimer()
 	writeRounds(b, o, 100, b.N)
+	b.StartTimer()
 	r := relay.New(o, tb.at(tb.addr), relay.Options{Holder: "bench", Lease: 10 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -178,7 +201,7 @@ func BenchmarkRelayRabbitMQ(b *testing.B) {
 	began := time.Now()
 	go func() { defer close(done); r.Run(ctx) }()
 	for o.pending(b) > 0 {
-		time.Sleep(time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	elapsed := time.Since(began)
 	b.StopTimer()

@@ -71,7 +71,7 @@ type Options struct {
 	// every third of it, and another replica takes over within about
 	// 1.33 times it after this one dies.
 	Lease time.Duration
-	// BatchSize is the most events read and published at once (default 500).
+	// BatchSize is the most events read and published at once (default 1000).
 	BatchSize int
 	// MaxBackoff bounds the wait between reconnection attempts (default 10s).
 	MaxBackoff time.Duration
@@ -85,7 +85,7 @@ type Options struct {
 
 const (
 	defaultLease      = 10 * time.Second
-	defaultBatchSize  = 500
+	defaultBatchSize  = 1000
 	defaultMaxBackoff = 10 * time.Second
 	defaultSample     = 5 * time.Second
 	minBackoff        = 100 * time.Millisecond
