@@ -107,12 +107,15 @@ func (w *worker) followFeed(wait time.Duration) follower {
 			if err != nil {
 				return err
 			}
-			w.r.mu.Lock()
-			w.r.state = replicaState{Cursor: head, Users: map[string]*localUser{}}
-			w.r.mu.Unlock()
-			if err := w.r.fill(ctx, w.users, head); err != nil {
+			// The refill is made aside and swapped in whole: notifications
+			// meanwhile are answered from the old copy, never from a half one.
+			fresh := &replica{served: w.r.served, state: replicaState{Cursor: head, Users: map[string]*localUser{}}}
+			if err := fresh.fill(ctx, w.users, head); err != nil {
 				return err
 			}
+			w.r.mu.Lock()
+			w.r.state = fresh.state
+			w.r.mu.Unlock()
 			if err := w.record(""); err != nil {
 				return err
 			}

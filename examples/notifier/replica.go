@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -189,38 +190,41 @@ func (r *replica) cursor() int64 {
 	return r.state.Cursor
 }
 
-// notify writes what would be sent to the user id, from the replica only.
-func (r *replica) notify(out io.Writer, id, subject string) {
+// notify writes what would be sent to the user id, from the replica only,
+// in one write.
+func (r *replica) notify(w io.Writer, id, subject string) {
+	var out bytes.Buffer
+	defer func() { w.Write(out.Bytes()) }()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	id = canonicalID(id)
-	fmt.Fprintf(out, "user %s\n", id)
+	fmt.Fprintf(&out, "user %s\n", id)
 	u := r.state.Users[id]
 	switch {
 	case u == nil:
-		fmt.Fprintln(out, "  not a user this worker serves: nothing sent")
+		fmt.Fprintln(&out, "  not a user this worker serves: nothing sent")
 		return
 	case !u.Exists:
-		fmt.Fprintln(out, "  no such user: nothing sent")
+		fmt.Fprintln(&out, "  no such user: nothing sent")
 		return
 	case !u.Active:
-		fmt.Fprintln(out, "  account disabled: nothing sent")
+		fmt.Fprintln(&out, "  account disabled: nothing sent")
 		return
 	}
 	if u.Preferences.Email {
-		fmt.Fprintf(out, "  email to %s <%s>: %s\n", u.Name, u.Email, subject)
+		fmt.Fprintf(&out, "  email to %s <%s>: %s\n", u.Name, u.Email, subject)
 	} else {
-		fmt.Fprintln(out, "  email: off")
+		fmt.Fprintln(&out, "  email: off")
 	}
 	switch {
 	case !u.Preferences.Push:
-		fmt.Fprintln(out, "  push: off")
+		fmt.Fprintln(&out, "  push: off")
 	case len(u.Devices) == 0:
-		fmt.Fprintln(out, "  push: on, but no device is registered")
+		fmt.Fprintln(&out, "  push: on, but no device is registered")
 	}
 	if u.Preferences.Push {
 		for _, d := range u.Devices {
-			fmt.Fprintf(out, "  push to %s (%s): %s\n", d.PushToken, d.DeviceType, subject)
+			fmt.Fprintf(&out, "  push to %s (%s): %s\n", d.PushToken, d.DeviceType, subject)
 		}
 	}
 }
