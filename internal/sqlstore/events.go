@@ -145,7 +145,11 @@ func (s *Store) watchEvents() {
 	go s.d.ListenEvents(ctx, s.write, s.changed.wake)
 	go func() {
 		var last int64
-		t := time.NewTicker(eventsPoll)
+		every := s.EventsPoll
+		if every <= 0 {
+			every = eventsPoll
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {

@@ -147,6 +147,10 @@ type Store struct {
 	// its middle.
 	BeforeStatement func(op, query string) error
 
+	// EventsPoll is how often EventsChanged looks for events committed by
+	// other processes (default 1 s); set it before the first call.
+	EventsPoll time.Duration
+
 	rebound   sync.Map // statement text → rebound text
 	changed   signal   // woken when events may have been committed
 	watchOnce sync.Once
