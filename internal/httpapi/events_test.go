@@ -124,4 +124,3 @@ func checkFeed(t *testing.T, h *harness) {
 		t.Errorf("from the oldest cursor: %v", got)
 	}
 }
-
