@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/usersvc/usersvc/internal/metrics"
 )
 
 // What the binary reads, learnt from its source and README so that the
@@ -229,7 +234,12 @@ type object struct {
 	Data       map[string]string `yaml:"data"`
 	StringData map[string]string `yaml:"stringData"`
 	Resources  []string          `yaml:"resources"` // a Kustomization's
-	Spec       struct {
+	Images     []struct {
+		Name    string `yaml:"name"`
+		NewName string `yaml:"newName"`
+		NewTag  string `yaml:"newTag"`
+	} `yaml:"images"` // a Kustomization's
+	Spec struct {
 		Replicas *int        `yaml:"replicas"`
 		Selector yaml.Node   `yaml:"selector"` // a label selector, or a Service's plain map
 		Template podTemplate `yaml:"template"`
@@ -424,11 +434,26 @@ func TestKubernetes(t *testing.T) {
 		t.Fatalf("%s: want one container", dep.file)
 	}
 	c := pod.Spec.Containers[0]
-	if len(c.Ports) != 1 || c.Ports[0].ContainerPort != bin.port || c.Ports[0].Name != "http" {
-		t.Errorf("%s: container ports %+v, want one named http on %d", dep.file, c.Ports, bin.port)
+	// The API on port http; with ADMIN_PORT, the metrics and the profiler
+	// on port admin, which Prometheus scrapes and the Service leaves out.
+	scrapePort := bin.port
+	if len(c.Ports) == 0 || c.Ports[0].ContainerPort != bin.port || c.Ports[0].Name != "http" {
+		t.Errorf("%s: container ports %+v, want the first named http on %d", dep.file, c.Ports, bin.port)
 	}
-	if p := pod.Metadata.Annotations["prometheus.io/port"]; p != "" && p != strconv.Itoa(bin.port) {
-		t.Errorf("%s: prometheus.io/port %s, want %d", dep.file, p, bin.port)
+	if v, ok := cm.Data["ADMIN_PORT"]; ok {
+		admin, err := strconv.Atoi(v)
+		if err != nil || admin < 1 || admin == bin.port {
+			t.Fatalf("%s: ADMIN_PORT %q, want a fixed port other than %d", cm.file, v, bin.port)
+		}
+		if len(c.Ports) != 2 || c.Ports[1].ContainerPort != admin || c.Ports[1].Name != "admin" {
+			t.Errorf("%s: container ports %+v, want http on %d and admin on %d", dep.file, c.Ports, bin.port, admin)
+		}
+		scrapePort = admin
+	} else if len(c.Ports) != 1 {
+		t.Errorf("%s: container ports %+v, want one named http (ADMIN_PORT is not set)", dep.file, c.Ports)
+	}
+	if p := pod.Metadata.Annotations["prometheus.io/port"]; p != "" && p != strconv.Itoa(scrapePort) {
+		t.Errorf("%s: prometheus.io/port %s, want %d (where /metrics is served)", dep.file, p, scrapePort)
 	}
 	for _, p := range []struct {
 		name string
@@ -560,20 +585,25 @@ func TestKubernetes(t *testing.T) {
 	checkEnv(t, bin, job.file, jc, cm, secret)
 	checkSecurity(t, job.file, jpod, jc)
 
-	// The Kustomization lists existing files, not the example Secret nor
-	// the one-off Job.
+	// The Kustomization lists existing files, not the example Secret; the
+	// migration Job is in it, so that a release migrates with its own
+	// image: one images entry sets the Deployment's and the Job's.
 	for _, r := range kust.Resources {
 		if _, err := os.Stat(r); err != nil {
 			t.Errorf("%s: %v", kust.file, err)
 		}
-		if r == secret.file || r == job.file {
+		if r == secret.file {
 			t.Errorf("%s: lists %s", kust.file, r)
 		}
 	}
-	for _, o := range []*object{cm, dep, svc, pdb, hpa} {
+	for _, o := range []*object{cm, dep, svc, pdb, hpa, job} {
 		if !slices.Contains(kust.Resources, o.file) {
 			t.Errorf("%s: does not list %s", kust.file, o.file)
 		}
+	}
+	imageName, _, _ := strings.Cut(c.Image, ":")
+	if len(kust.Images) != 1 || kust.Images[0].Name != imageName || kust.Images[0].NewTag == "" {
+		t.Errorf("%s: images %+v, want one entry for %s with newTag (the release)", kust.file, kust.Images, imageName)
 	}
 }
 
@@ -921,5 +951,276 @@ func TestDockerfile(t *testing.T) {
 	dep := one(t, readManifests(t), "Deployment")
 	if u := dep.Spec.Template.Spec.SecurityContext.RunAsUser; u != nil && strconv.Itoa(*u) != user {
 		t.Errorf("deployment runAsUser %d, Dockerfile USER %s", *u, user)
+	}
+}
+
+// ---- monitoring/: the Grafana dashboard and the Prometheus rules ----
+
+// descRecorder is a prometheus.Registerer that keeps the names of the
+// metrics registered on it, as the binary's registry would hold them.
+type descRecorder struct{ names map[string]bool }
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func (d *descRecorder) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for desc := range ch {
+		if m := fqName.FindStringSubmatch(desc.String()); m != nil {
+			// A histogram or summary is exported as these series.
+			for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
+				d.names[m[1]+suffix] = true
+			}
+		}
+	}
+	return nil
+}
+
+func (d *descRecorder) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = d.Register(c)
+	}
+}
+
+func (d *descRecorder) Unregister(prometheus.Collector) bool { return false }
+
+// exportedMetrics returns the names of the metrics the binary exports: what
+// metrics.New and WatchPool register, as cmd/usersvc calls them.
+func exportedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	d := &descRecorder{names: map[string]bool{}}
+	m := metrics.New(d, "test")
+	if err := m.WatchPool(func() metrics.PoolStats { return metrics.PoolStats{} }); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"usersvc_http_requests_total", "usersvc_db_pool_in_use_connections", "usersvc_redis_breaker_open", "go_goroutines"} {
+		if !d.names[name] {
+			t.Fatalf("the recorded registry has no %s; update this test", name)
+		}
+	}
+	return d.names
+}
+
+var (
+	promString   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'`)
+	promMatchers = regexp.MustCompile(`\{[^{}]*\}`)
+	promRange    = regexp.MustCompile(`\[[^\]]*\]`)
+	promGrouping = regexp.MustCompile(`\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
+	promIdent    = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+	promKeywords = map[string]bool{"and": true, "or": true, "unless": true, "bool": true, "offset": true,
+		"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true, "inf": true, "nan": true}
+)
+
+// metricNames returns the metric names a PromQL expression selects. Grafana's
+// variables are replaced by values first.
+func metricNames(expr string) []string {
+	expr = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "1h", "$job", ".*").Replace(expr)
+	expr = promString.ReplaceAllString(expr, `""`)
+	expr = promMatchers.ReplaceAllString(expr, " ")
+	expr = promRange.ReplaceAllString(expr, " ")
+	expr = promGrouping.ReplaceAllString(expr, " ")
+	var names []string
+	for _, loc := range promIdent.FindAllStringIndex(expr, -1) {
+		name, rest := expr[loc[0]:loc[1]], strings.TrimLeft(expr[loc[1]:], " \t\n")
+		if loc[0] > 0 && (expr[loc[0]-1] >= '0' && expr[loc[0]-1] <= '9' || expr[loc[0]-1] == '.') {
+			continue // the unit of a number or duration (5m, 1e3)
+		}
+		if promKeywords[strings.ToLower(name)] || strings.HasPrefix(rest, "(") {
+			continue // a keyword or a function
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+func TestMetricNames(t *testing.T) {
+	for expr, want := range map[string][]string{
+		`sum by (route) (rate(usersvc_http_requests_total{job=~"$job", route!~"GET /(health|metrics).*"}[$__rate_interval]))`: {"usersvc_http_requests_total"},
+		`histogram_quantile(0.99, sum by (le) (rate(x_bucket{le="0.5"}[5m]))) > 14.4 * 0.001 and y:ratio_rate1h offset 1h`:    {"x_bucket", "y:ratio_rate1h"},
+		`1 - a / on (instance) group_left(version) b`: {"a", "b"},
+	} {
+		if got := metricNames(expr); !slices.Equal(got, want) {
+			t.Errorf("metricNames(%s) = %v, want %v", expr, got, want)
+		}
+	}
+}
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []struct {
+			Record string            `yaml:"record"`
+			Alert  string            `yaml:"alert"`
+			Expr   string            `yaml:"expr"`
+			Labels map[string]string `yaml:"labels"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+// dashboardQueries returns the expr of every target of every panel, nested
+// rows included, and of every query variable.
+func dashboardQueries(t *testing.T) map[string]string {
+	t.Helper()
+	var dash struct {
+		UID        string            `json:"uid"`
+		Panels     []json.RawMessage `json:"panels"`
+		Templating struct {
+			List []struct {
+				Name  string `json:"name"`
+				Type  string `json:"type"`
+				Query any    `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, "monitoring/dashboard.json")), &dash); err != nil {
+		t.Fatalf("monitoring/dashboard.json: %v", err)
+	}
+	if dash.UID == "" {
+		t.Error("monitoring/dashboard.json: no uid")
+	}
+	out := map[string]string{}
+	var walk func(raw []json.RawMessage)
+	walk = func(raw []json.RawMessage) {
+		for _, r := range raw {
+			var p struct {
+				Title   string            `json:"title"`
+				Panels  []json.RawMessage `json:"panels"`
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			}
+			if err := json.Unmarshal(r, &p); err != nil {
+				t.Fatal(err)
+			}
+			for i, tg := range p.Targets {
+				out[fmt.Sprintf("panel %q target %d", p.Title, i)] = tg.Expr
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(dash.Panels)
+	for _, v := range dash.Templating.List {
+		if q, ok := v.Query.(map[string]any); ok && v.Type == "query" {
+			if s, ok := q["query"].(string); ok {
+				out["variable "+v.Name] = strings.NewReplacer("label_values(", "", ", job)", "").Replace(s)
+			}
+		}
+	}
+	return out
+}
+
+// TestMonitoringNamesExportedMetrics checks that every query of the
+// dashboard and of the rules names a metric the binary exports, or a
+// recording rule of alerts.yaml; and that the dashboard and the alerts cover
+// what an operator needs.
+func TestMonitoringNamesExportedMetrics(t *testing.T) {
+	exported := exportedMetrics(t)
+	var rules ruleFile
+	if err := yaml.Unmarshal([]byte(readFile(t, "monitoring/alerts.yaml")), &rules); err != nil {
+		t.Fatalf("monitoring/alerts.yaml: %v", err)
+	}
+	recorded, alerts := map[string]bool{}, map[string]bool{}
+	queries := map[string]string{}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				recorded[r.Record] = true
+				queries["alerts.yaml: record "+r.Record] = r.Expr
+			} else {
+				alerts[r.Alert] = true
+				queries["alerts.yaml: alert "+r.Alert] = r.Expr
+				if r.Labels["severity"] == "" {
+					t.Errorf("alerts.yaml: %s has no severity", r.Alert)
+				}
+			}
+		}
+	}
+	dash := dashboardQueries(t)
+	if len(dash) < 20 {
+		t.Errorf("monitoring/dashboard.json: %d queries found; the walk over panels is broken", len(dash))
+	}
+	for k, v := range dash {
+		queries["dashboard.json: "+k] = v
+	}
+	used := map[string]bool{}
+	for where, expr := range queries {
+		names := metricNames(expr)
+		if len(names) == 0 {
+			t.Errorf("%s: no metric in %q", where, expr)
+		}
+		for _, name := range names {
+			used[name] = true
+			if !exported[name] && !recorded[name] {
+				t.Errorf("%s: %s is neither a metric the binary exports nor a recording rule", where, name)
+			}
+		}
+	}
+
+	for _, name := range []string{
+		"usersvc_http_requests_total", "usersvc_http_request_duration_seconds_bucket",
+		"usersvc_cache_hits_total", "usersvc_cache_misses_total", "usersvc_password_hash_duration_seconds_bucket",
+		"usersvc_rate_limit_rejections_total", "usersvc_security_events_total", "usersvc_refresh_reuse_total",
+		"usersvc_db_pool_in_use_connections", "usersvc_db_pool_wait_duration_seconds_total",
+		"usersvc_redis_breaker_open", "usersvc_redis_call_duration_seconds_bucket", "usersvc_build_info",
+	} {
+		found := false
+		for k, v := range dash {
+			if slices.Contains(metricNames(v), name) && !strings.HasPrefix(k, "variable") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("monitoring/dashboard.json: no panel shows %s", name)
+		}
+	}
+	for _, a := range []string{"UsersvcAvailabilityBurnFast", "UsersvcAvailabilityBurnSlow", "UsersvcLatencyBurnFast",
+		"UsersvcLatencyBurnSlow", "UsersvcLoginFailureSpike", "UsersvcRefreshReuseSpike", "UsersvcRedisDown"} {
+		if !alerts[a] {
+			t.Errorf("monitoring/alerts.yaml: no alert %s", a)
+		}
+	}
+	// The metric names used in the rules' labels exist too: the security
+	// event the login alert counts is one the service emits.
+	if !strings.Contains(readFile(t, "../internal/account/service.go"), `EventLoginFailed   = "login_failed"`) {
+		t.Error(`internal/account: the event "login_failed" that UsersvcLoginFailureSpike counts is gone`)
+	}
+}
+
+// TestPromtool runs promtool over the rules and their tests, and over the
+// dashboard's queries (as recording rules, so that promtool parses them).
+// CI installs promtool; elsewhere the test is skipped without it.
+func TestPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("USERSVC_REQUIRE_INTEGRATION") != "" {
+			t.Fatalf("promtool not found and USERSVC_REQUIRE_INTEGRATION is set: %v", err)
+		}
+		t.Skipf("promtool not found: %v", err)
+	}
+	for _, args := range [][]string{{"check", "rules", "alerts.yaml"}, {"test", "rules", "alerts.test.yaml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = "monitoring"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("groups:\n  - name: dashboard\n    rules:\n")
+	i := 0
+	for where, expr := range dashboardQueries(t) {
+		if strings.HasPrefix(where, "variable") {
+			continue
+		}
+		expr = strings.NewReplacer("$__rate_interval", "5m", "$job", ".*").Replace(expr)
+		q, _ := json.Marshal(expr)
+		fmt.Fprintf(&b, "      - record: dashboard_query_%d\n        expr: %s\n", i, q)
+		i++
+	}
+	f := filepath.Join(t.TempDir(), "dashboard-queries.yaml")
+	if err := os.WriteFile(f, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", f).CombinedOutput(); err != nil {
+		t.Errorf("the dashboard's queries do not parse: %v\n%s", err, out)
 	}
 }

@@ -34,6 +34,7 @@ const testSecret = "test-secret-key-that-is-long-enough-0123456789"
 const (
 	serviceKey     = "notifier-key-0123456789abcdef"
 	invalidatorKey = "pusher-key-0123456789abcdef"
+	feedKey        = "feed-reader-key-0123456789abcdef"
 )
 
 // clock is a settable clock, safe for concurrent use.
@@ -129,7 +130,7 @@ func newHarnessWith(t testing.TB, st testStore, params password.Params, opts acc
 		t.Fatal(err)
 	}
 	tokens := newTestTokens(t, testSecret)
-	keys, err := account.ParseServiceKeys("notifier:" + serviceKey + ",pusher:" + invalidatorKey + ":push_tokens.invalidate")
+	keys, err := account.ParseServiceKeys("notifier:" + serviceKey + ",pusher:" + invalidatorKey + ":push_tokens.invalidate,feed:" + feedKey + ":events.read")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,20 +130,20 @@ func (Dialect) Lock(share bool) string {
 	return " FOR UPDATE"
 }
 
-// LockEvents takes the transaction advisory lock under which events are
-// written: positions are drawn from a sequence when rows are inserted, and
+// InsertEvents inserts n rows in one statement that first takes the
+// transaction advisory lock under which events are written, and queues a
+// notification on eventsChannel for every listening connection, delivered
+// on commit. Positions are drawn from a sequence as rows are inserted;
 // holding the lock until commit makes them become visible in order, so a
 // reader past position p never misses one below it that commits later.
-func (Dialect) LockEvents(ctx context.Context, tx sqlstore.Execer) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, eventsLockKey)
-	return err
-}
-
-// NotifyEvents queues a notification on eventsChannel, delivered to every
-// listening connection when the transaction commits.
-func (Dialect) NotifyEvents(ctx context.Context, tx sqlstore.Execer) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, '')`, eventsChannel)
-	return err
+// The lock's subquery yields the one row every inserted row is joined
+// with, so it is taken before the first position is drawn.
+func (Dialect) InsertEvents(n int) string {
+	return fmt.Sprintf(`INSERT INTO events (id, type, subject, time, data)
+		SELECT v.id, v.type, v.subject, v.time, v.data
+		FROM (SELECT pg_advisory_xact_lock(%d), pg_notify('%s', '')) AS l,
+			(VALUES %s) AS v (id, type, subject, time, data)`,
+		eventsLockKey, eventsChannel, strings.TrimSuffix(strings.Repeat("(?::uuid, ?::text, ?::text, ?::timestamptz, ?::text), ", n), ", "))
 }
 
 // ListenEvents keeps one connection of its own listening on eventsChannel

@@ -156,11 +156,11 @@ func (Dialect) InList(col string) string { return col + ` IN (SELECT value FROM 
 // Lock is empty: one transaction writes at a time.
 func (Dialect) Lock(bool) string { return "" }
 
-// LockEvents does nothing: one transaction writes at a time.
-func (Dialect) LockEvents(context.Context, sqlstore.Execer) error { return nil }
-
-// NotifyEvents does nothing: other processes poll.
-func (Dialect) NotifyEvents(context.Context, sqlstore.Execer) error { return nil }
+// InsertEvents is a plain insert of n rows: one transaction writes at a
+// time, so positions commit in order, and other processes poll.
+func (Dialect) InsertEvents(n int) string {
+	return `INSERT INTO events (id, type, subject, time, data) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
+}
 
 // ListenEvents returns at once: SQLite has no notifications.
 func (Dialect) ListenEvents(context.Context, *sql.DB, func()) {}

@@ -33,24 +33,24 @@ func (t *tx) emit(typ, subject string, at time.Time, data any) {
 // flushEvents writes the pending events of t, last thing before its
 // commit.
 func (t *tx) flushEvents() error {
-	if len(t.events) == 0 {
+	if len(t.events) == 0 || t.s.discard {
 		return nil
 	}
-	if err := t.s.d.LockEvents(t.ctx, t.db); err != nil {
-		return err
-	}
+	args := make([]any, 0, 5*len(t.events))
 	for _, e := range t.events {
 		b, err := json.Marshal(e.data)
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec(`INSERT INTO events (id, type, subject, time, data) VALUES (?, ?, ?, ?, ?)`,
-			uuid.Must(uuid.NewV7()).String(), e.typ, e.subject, t.s.d.Time(e.at), string(b)); err != nil {
-			return err
-		}
+		args = append(args, uuid.Must(uuid.NewV7()).String(), e.typ, e.subject, t.s.d.Time(e.at), string(b))
 	}
-	return t.s.d.NotifyEvents(t.ctx, t.db)
+	_, err := t.exec(t.s.d.InsertEvents(len(t.events)), args...)
+	return err
 }
+
+// discardingEvents makes the store write no events (for benchmarks of the
+// outbox's cost; see export_test.go).
+func (s *Store) discardingEvents(v bool) { s.discard = v }
 
 const eventColumns = `position, id, type, subject, time, data`
 
@@ -101,14 +101,24 @@ func (s *Store) MarkEventsPublished(ctx context.Context, positions []int64, now 
 // PruneEvents removes the events older than before, but the newest one
 // (so that the oldest position kept always tells which cursors are too
 // old), and, with keepUnpublished, those no broker has confirmed. It
-// returns how many went.
-func (s *Store) PruneEvents(ctx context.Context, before time.Time, keepUnpublished bool) (int, error) {
-	q := `DELETE FROM events WHERE time < ? AND position < (SELECT max(position) FROM events)`
-	if keepUnpublished {
-		q += ` AND published_at IS NOT NULL`
-	}
-	n, err := s.execTx(ctx, "prune events", "", q, s.d.Time(before))
-	return int(n), err
+// returns how many went. Positions grow with time, so the events to prune
+// are those below the first position that is recent enough.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time, keepUnpublished bool) (n int, err error) {
+	err = s.inTx(ctx, "prune events", func(t *tx) error {
+		var bound int64
+		if _, err := one(t, "", scanInto(&bound), `SELECT COALESCE((SELECT min(position) FROM events WHERE time >= ?),
+			(SELECT max(position) FROM events), 0)`, s.d.Time(before)); err != nil {
+			return err
+		}
+		q := `DELETE FROM events WHERE position < ?`
+		if keepUnpublished {
+			q += ` AND published_at IS NOT NULL`
+		}
+		count, err := t.exec(q, bound)
+		n = int(count)
+		return err
+	})
+	return n, err
 }
 
 // AcquireLease makes holder the holder of the lease name until now+ttl,
@@ -145,7 +155,11 @@ func (s *Store) watchEvents() {
 	go s.d.ListenEvents(ctx, s.write, s.changed.wake)
 	go func() {
 		var last int64
-		t := time.NewTicker(eventsPoll)
+		every := s.EventsPoll
+		if every <= 0 {
+			every = eventsPoll
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {

@@ -101,14 +101,13 @@ type Dialect interface {
 	// for every transaction, so that two transactions moving one token run
 	// one after the other. A no-op where transactions never overlap.
 	LockTokens(ctx context.Context, tx Execer, tokens []string) error
-	// LockEvents holds, until tx ends, the lock under which transactions
-	// write events, so that event positions commit in order (a no-op
-	// where transactions never overlap).
-	LockEvents(ctx context.Context, tx Execer) error
-	// NotifyEvents tells, when tx commits, the other processes on the
-	// database that events were written (a no-op where the database has
-	// no such means: they poll).
-	NotifyEvents(ctx context.Context, tx Execer) error
+	// InsertEvents is the one statement that writes n events, each given
+	// as five parameters (id, type, subject, time, data). Where
+	// transactions overlap it first takes, until the transaction ends, the
+	// lock under which events are written, so that positions commit in
+	// order; where the database can, it also tells the other processes,
+	// on commit, that events were written.
+	InsertEvents(n int) string
 	// ListenEvents calls wake whenever another process's NotifyEvents
 	// commits, until ctx ends; it returns at once where there are no
 	// notifications.
@@ -147,8 +146,13 @@ type Store struct {
 	// its middle.
 	BeforeStatement func(op, query string) error
 
+	// EventsPoll is how often EventsChanged looks for events committed by
+	// other processes (default 1 s); set it before the first call.
+	EventsPoll time.Duration
+
 	rebound   sync.Map // statement text → rebound text
 	changed   signal   // woken when events may have been committed
+	discard   bool     // write no events (benchmarks only)
 	watchOnce sync.Once
 	stopWatch context.CancelFunc
 	closed    atomic.Bool

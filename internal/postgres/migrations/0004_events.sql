@@ -14,7 +14,6 @@ CREATE TABLE events (
 );
 
 CREATE INDEX events_unpublished_idx ON events (position) WHERE published_at IS NULL;
-CREATE INDEX events_time_idx ON events (time);
 
 -- Leases, such as the one that lets one replica relay the events at a time.
 CREATE TABLE leases (

@@ -1,8 +1,9 @@
 -- The outbox of change events: each change writes its events in its own
--- transaction. position is the global order (and the consumers' cursor);
+-- transaction. position is the global order (and the consumers' cursor): a
+-- rowid, which only grows since the newest event is never pruned;
 -- published_at is set once a broker confirmed the event.
 CREATE TABLE events (
-    position     INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    position     INTEGER NOT NULL PRIMARY KEY,
     id           TEXT    NOT NULL UNIQUE,
     type         TEXT    NOT NULL,
     subject      TEXT    NOT NULL,
@@ -12,7 +13,6 @@ CREATE TABLE events (
 ) STRICT;
 
 CREATE INDEX events_unpublished_idx ON events (position) WHERE published_at IS NULL;
-CREATE INDEX events_time_idx ON events (time);
 
 -- Leases, such as the one that lets one replica relay the events at a time.
 CREATE TABLE leases (
