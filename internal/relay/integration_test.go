@@ -185,6 +185,7 @@ func TestTwoRelaysTakeOver(t *testing.T) {
 // The relay's throughput to RabbitMQ with publisher confirms, into a
 // durable queue: the outbox holds b.N events when the relay starts.
 func BenchmarkRelayRabbitMQ(b *testing.B) {
+	b.Run("memory", func(b *testing.B) { benchmarkRelay(b, newMemStore()) }) // the broker's part alone
 	b.Run("SQLite", func(b *testing.B) { benchmarkRelay(b, sqliteOutbox(b)) })
 	b.Run("PostgreSQL", func(b *testing.B) { benchmarkRelay(b, postgresOutbox(b)) })
 }
