@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -62,6 +63,9 @@ type Error struct {
 	RequestID string
 
 	method, path string
+	// data is the envelope's member, for the errors that carry more than a
+	// message (a 410 of the change feed names its cursors).
+	data json.RawMessage
 }
 
 func (e *Error) Error() string {
@@ -101,6 +105,8 @@ func (e *Error) Is(target error) bool {
 		return e.Status == http.StatusTooManyRequests
 	case ErrUnavailable:
 		return e.Status >= 500
+	case ErrCursorTooOld:
+		return e.Status == http.StatusGone
 	}
 	return false
 }

@@ -137,3 +137,54 @@ func ExampleNew() {
 		fmt.Println(prefs.Email, prefs.Push)
 	}
 }
+
+// A consumer follows the change feed from the cursor it stored, decodes
+// each event's data by its type, and stores the event's position once the
+// event is handled.
+func ExampleClient_Events() {
+	srv, userID := exampleService("grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true, Push: true}, "fcm:grace-phone")
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	users, err := client.New(srv.URL, client.WithServiceKey(serviceKey)) // a key with the events.read scope
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	var cursor int64 // stored by the consumer; 0 the first time
+	for ev, err := range users.Events(ctx, cursor, client.FeedWait(time.Second)) {
+		var gone *client.CursorTooOldError
+		switch {
+		case errors.As(err, &gone):
+			log.Fatalf("resynchronise from the batch endpoint, then follow from %d", gone.Newest)
+		case errors.Is(err, client.ErrUnavailable):
+			continue // Events tries again by itself
+		case err != nil:
+			log.Fatal(err)
+		}
+		switch ev.Type {
+		case usersvc.EventUserRegistered:
+			u, err := client.DecodeData[usersvc.UserEventData](ev)
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Println("registered:", u.Name, u.Email, u.ID == userID)
+		case usersvc.EventDeviceRegistered:
+			d, err := client.DecodeData[usersvc.DeviceEventData](ev)
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Println("device:", d.PushToken, d.DeviceType)
+		}
+		cursor = ev.Position // store it with the change the event made
+		if ev.Type == usersvc.EventDeviceRegistered {
+			break
+		}
+	}
+	fmt.Println("cursor stored:", cursor > 0)
+	// Output:
+	// registered: Grace Hopper grace@example.com true
+	// device: fcm:grace-phone android
+	// cursor stored: true
+}

@@ -78,7 +78,7 @@ func startServer(keys *token.KeySet) (*testServer, error) {
 		s.Close()
 		return nil, err
 	}
-	serviceKeys, err := account.ParseServiceKeys("notifier:" + serviceKey + ",pusher:" + invalidatorKey + ":push_tokens.invalidate")
+	serviceKeys, err := account.ParseServiceKeys("notifier:" + serviceKey + ":users.read,events.read,pusher:" + invalidatorKey + ":push_tokens.invalidate")
 	if err != nil {
 		s.Close()
 		return nil, err

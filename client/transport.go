@@ -37,6 +37,9 @@ type request struct {
 	// probe calls are made once, and neither consult nor feed the circuit
 	// breaker: they ask how the service is right now.
 	probe bool
+	// hold is how long the service may hold the request before it answers
+	// (a long poll): it lengthens the client's timeout of each attempt.
+	hold time.Duration
 }
 
 // answer is what one attempt got back.
@@ -174,7 +177,7 @@ func (c *Client) backoff(n int) time.Duration {
 func (c *Client) attempt(ctx context.Context, r request, body []byte, tok string) (*answer, error) {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeout(ctx, c.timeout+r.hold)
 		defer cancel()
 	}
 	u := c.base.String() + r.path
@@ -272,6 +275,7 @@ func (c *Client) failure(r request, a *answer, env *envelope) *Error {
 		path:       r.path,
 	}
 	if env != nil {
+		e.data = env.Data
 		switch {
 		case env.Error != nil && *env.Error != "":
 			e.Message = *env.Error

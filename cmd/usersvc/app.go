@@ -26,6 +26,7 @@ import (
 	"github.com/usersvc/usersvc/internal/metrics"
 	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/postgres"
+	"github.com/usersvc/usersvc/internal/relay"
 	"github.com/usersvc/usersvc/internal/sqlite"
 	"github.com/usersvc/usersvc/internal/sqlstore"
 	"github.com/usersvc/usersvc/internal/token"
@@ -87,6 +88,8 @@ func poolStats(st database) func() metrics.PoolStats {
 
 // app is the service wired together.
 type app struct {
+	events   eventStore   // the outbox, for the relay and pruning
+	relay    *relay.Relay // nil without EVENTS_BROKER_URL
 	cfg      *config
 	logger   *slog.Logger
 	store    database
@@ -162,6 +165,10 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		OnRateLimited:        a.metrics.RateLimited,
 	})
 	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
+	a.events = st
+	if a.relay = newRelay(cfg, st, a.metrics, a.logger); a.relay != nil {
+		a.health.Broker = a.relay.Status
+	}
 	return a, nil
 }
 
@@ -207,6 +214,8 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		slog.Bool("postgres", cfg.postgres()), slog.Bool("redis", cfg.RedisURL != ""))
 
 	go purgeExpiredRefreshTokens(ctx, a.store, a.logger)
+	stopEvents := a.startEvents(ctx, a.events)
+	defer stopEvents()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,8 @@ type config struct {
 	// AdminPort serves /metrics and the profiler apart from the API; -1
 	// (ADMIN_PORT unset) means no admin listener.
 	AdminPort int
+	// Events are the EVENTS_* settings: retention and the relay.
+	Events eventsConfig
 	// Tracing is where traces go, from the standard OTEL_* variables (see
 	// loadTracing); no endpoint: off.
 	Tracing tracing.Config
@@ -200,6 +203,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.Tracing, err = loadTracing(getenv); err != nil {
 		return nil, err
 	}
+	if c.Events, err = loadEventsConfig(getenv); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -335,4 +341,97 @@ func redisURL(getenv func(string) string) (string, error) {
 		u.User = url.UserPassword("", pw)
 	}
 	return u.String(), nil
+}
+
+// eventsConfig is the retention of the events and the relay to a broker.
+type eventsConfig struct {
+	BrokerURL  string // empty: no relay; amqp(s)://… or nats://… (tls://…)
+	Exchange   string // RabbitMQ exchange; on NATS the subject prefix
+	Stream     string // NATS JetStream stream
+	Retention  time.Duration
+	Lease      time.Duration
+	Batch      int
+	MaxBackoff time.Duration
+}
+
+// broker is "amqp", "nats" or "" (none).
+func (e *eventsConfig) broker() string {
+	switch {
+	case strings.HasPrefix(e.BrokerURL, "amqp://"), strings.HasPrefix(e.BrokerURL, "amqps://"):
+		return "amqp"
+	case e.BrokerURL != "":
+		return "nats"
+	}
+	return ""
+}
+
+// Bounds of the EVENTS_* settings.
+const (
+	minEventsRetention = time.Minute
+	maxEventsRetention = 10 * 365 * 24 * time.Hour
+	maxEventsBatch     = 10_000
+)
+
+var (
+	brokerNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+	streamNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+)
+
+func loadEventsConfig(getenv func(string) string) (eventsConfig, error) {
+	bad := func(name, format string, args ...any) error {
+		return &configError{name: name, problem: fmt.Sprintf(format, args...)}
+	}
+	e := eventsConfig{
+		BrokerURL: strings.TrimSpace(getenv("EVENTS_BROKER_URL")),
+		Exchange:  or(getenv("EVENTS_EXCHANGE"), "usersvc.events"),
+		Stream:    or(getenv("EVENTS_NATS_STREAM"), "USERSVC_EVENTS"),
+	}
+	if e.BrokerURL != "" {
+		for _, raw := range strings.Split(e.BrokerURL, ",") {
+			u, err := url.Parse(strings.TrimSpace(raw))
+			ok := err == nil && u.Host != ""
+			switch {
+			case !ok:
+			case e.broker() == "amqp":
+				ok = !strings.Contains(e.BrokerURL, ",")
+			default:
+				ok = u.Scheme == "nats" || u.Scheme == "tls"
+			}
+			if !ok {
+				return e, bad("EVENTS_BROKER_URL", "must be amqp://user:password@host:5672/vhost (or amqps://…) for RabbitMQ, or nats://host:4222 (or tls://…, comma-separated servers) for NATS")
+			}
+		}
+	}
+	if len(e.Exchange) > 200 || !brokerNameRe.MatchString(e.Exchange) {
+		return e, bad("EVENTS_EXCHANGE", "must be dot-separated words of letters, digits, _ and - (at most 200 characters)")
+	}
+	if len(e.Stream) > 200 || !streamNameRe.MatchString(e.Stream) {
+		return e, bad("EVENTS_NATS_STREAM", "must be letters, digits, _ and - (at most 200 characters)")
+	}
+	var err error
+	if e.Retention, err = days(or(getenv("EVENTS_RETENTION"), "7d")); err != nil || e.Retention < minEventsRetention || e.Retention > maxEventsRetention {
+		return e, bad("EVENTS_RETENTION", "must be a Go duration such as 72h, or whole days such as 7d, from 1m to 3650d")
+	}
+	if e.Lease, err = time.ParseDuration(or(getenv("EVENTS_RELAY_LEASE"), "10s")); err != nil || e.Lease < time.Second || e.Lease > 5*time.Minute {
+		return e, bad("EVENTS_RELAY_LEASE", "must be a Go duration from 1s to 5m")
+	}
+	if e.Batch, err = strconv.Atoi(or(getenv("EVENTS_RELAY_BATCH"), "1000")); err != nil || e.Batch < 1 || e.Batch > maxEventsBatch {
+		return e, bad("EVENTS_RELAY_BATCH", "must be a whole number from 1 to 10000")
+	}
+	if e.MaxBackoff, err = time.ParseDuration(or(getenv("EVENTS_RELAY_MAX_BACKOFF"), "10s")); err != nil || e.MaxBackoff < 100*time.Millisecond || e.MaxBackoff > 5*time.Minute {
+		return e, bad("EVENTS_RELAY_MAX_BACKOFF", "must be a Go duration from 100ms to 5m")
+	}
+	return e, nil
+}
+
+// days reads a Go duration, or a whole number of days such as 7d.
+func days(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d < 0 || d > 100_000 {
+			return 0, errors.New("not a number of days")
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(v)
 }

@@ -1,15 +1,26 @@
 // Command notifier is a small notification worker built on the user
-// service's Go client. For each user id it is given, it asks the user
-// service which channels the user wants, and prints what it would send:
-// an email to the user's address when email is on, a push notification to
-// each of the user's device tokens when push is on.
+// service's Go client. It keeps its own copy (a replica) of the address,
+// preferences and push devices of the users it serves: filled once from the
+// batch endpoint, then, with -follow, kept up to date from the user
+// service's change events (the HTTP change feed, or RabbitMQ), so that a
+// notification needs no call to the user service. It prints what it would
+// send: an email to the user's address when email is on, a push
+// notification to each of the user's devices when push is on.
 //
 // Usage:
 //
-//	USERSVC_URL=http://localhost:8000 USERSVC_SERVICE_KEY=… notifier [-subject S] USER_ID...
+//	notifier [-subject S] USER_ID...                       notify each user once, and exit
+//	notifier -follow feed [-state FILE] USER_ID...         follow the HTTP change feed
+//	notifier -follow amqp://… [-state FILE] USER_ID...     follow the events in RabbitMQ
+//
+// With -follow, each line of standard input is a notification to send,
+// "USER_ID [TEXT]"; the changes applied to the replica are told on
+// standard error. USERSVC_URL and USERSVC_SERVICE_KEY name the user
+// service and the worker's service key.
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -17,6 +28,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/usersvc/usersvc/client"
@@ -24,7 +36,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -41,22 +53,26 @@ func main() {
 // has already been written out.
 var errUsage = errors.New("usage")
 
-// run is the whole command: it reads its flags and the environment, then
-// notifies each user named on the command line.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is the whole command: it reads its flags and the environment, fills
+// the replica of the users named on the command line, then notifies each
+// once, or follows the change events and sends the notifications read
+// from stdin.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("notifier", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: notifier [flags] USER_ID...")
 		fs.PrintDefaults()
 	}
-	baseURL := getenv("USERSVC_URL")
-	if baseURL == "" {
-		baseURL = "http://localhost:8000"
-	}
+	baseURL := orDefault(getenv("USERSVC_URL"), "http://localhost:8000")
 	fs.StringVar(&baseURL, "url", baseURL, "base URL of the user service (env USERSVC_URL)")
 	serviceKey := fs.String("service-key", getenv("USERSVC_SERVICE_KEY"), "service API key (env USERSVC_SERVICE_KEY)")
 	subject := fs.String("subject", "You have a new message", "what the notification says")
+	follow := fs.String("follow", getenv("NOTIFIER_FOLLOW"), "keep the replica up to date from the change events: \"feed\" (the HTTP change feed) or an amqp:// URL (RabbitMQ); then read notifications from stdin (env NOTIFIER_FOLLOW)")
+	state := fs.String("state", getenv("NOTIFIER_STATE"), "file that keeps the replica and its cursor across restarts (env NOTIFIER_STATE)")
+	exchange := fs.String("exchange", orDefault(getenv("EVENTS_EXCHANGE"), "usersvc.events"), "RabbitMQ exchange of the user service's events (env EVENTS_EXCHANGE)")
+	queue := fs.String("queue", orDefault(getenv("NOTIFIER_QUEUE"), "usersvc-notifier"), "RabbitMQ queue of this worker, durable (env NOTIFIER_QUEUE)")
+	wait := fs.Duration("wait", client.DefaultFeedWait, "how long one poll of the change feed may wait for an event")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -76,47 +92,87 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	return notify(ctx, users, fs.Args(), *subject, stdout)
+	w := &worker{users: users, r: newReplica(fs.Args()), state: *state, log: stderr}
+	switch {
+	case *follow == "":
+		if err := w.r.fill(ctx, users, 0); err != nil {
+			return err
+		}
+		for _, id := range fs.Args() {
+			w.r.notify(stdout, id, *subject)
+		}
+		return nil
+	case *follow == "feed":
+		return serve(ctx, w.followFeed(*wait), w.r, stdin, stdout, *subject)
+	case strings.HasPrefix(*follow, "amqp://") || strings.HasPrefix(*follow, "amqps://"):
+		return serve(ctx, w.followAMQP(*follow, *exchange, *queue), w.r, stdin, stdout, *subject)
+	default:
+		fmt.Fprintf(stderr, "notifier: -follow must be \"feed\" or an amqp:// URL, not %q\n", *follow)
+		return errUsage
+	}
 }
 
-// notify asks the user service what each user wants and writes to out what
-// would be sent. A user who does not exist is reported and skipped; any
-// other failure (the user service is down, the key is refused) stops it,
-// so that a job runner can try again later.
-func notify(ctx context.Context, users *client.Client, userIDs []string, subject string, out io.Writer) error {
-	for _, id := range userIDs {
-		fmt.Fprintf(out, "user %s\n", id)
-		prefs, err := users.Preferences(ctx, id)
-		if errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrInvalid) {
-			fmt.Fprintln(out, "  no such user: nothing sent")
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("user %s: %w", id, err)
-		}
-		if prefs.Email {
-			u, err := users.User(ctx, id)
-			if err != nil {
-				return fmt.Errorf("user %s: %w", id, err)
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// serve runs the follower and, once the replica is filled, sends a
+// notification for each line of stdin ("USER_ID [TEXT]"), until stdin ends
+// (nil), ctx ends (nil) or the follower fails.
+func serve(ctx context.Context, f follower, r *replica, stdin io.Reader, stdout io.Writer, subject string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	readyc, done := make(chan struct{}), make(chan error, 1)
+	go func() { done <- f(ctx, func() { close(readyc) }) }()
+	select {
+	case <-readyc:
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return <-done
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
 			}
-			fmt.Fprintf(out, "  email to %s <%s>: %s\n", u.Name, u.Email, subject)
-		} else {
-			fmt.Fprintln(out, "  email: off")
 		}
-		if !prefs.Push {
-			fmt.Fprintln(out, "  push: off")
-			continue
-		}
-		devices, err := users.Devices(ctx, id)
-		if err != nil {
-			return fmt.Errorf("user %s: %w", id, err)
-		}
-		if len(devices) == 0 {
-			fmt.Fprintln(out, "  push: on, but no device is registered")
-		}
-		for _, d := range devices {
-			fmt.Fprintf(out, "  push to %s (%s): %s\n", d.PushToken, d.DeviceType, subject)
+	}()
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				cancel()
+				return stopped(<-done)
+			}
+			id, text, _ := strings.Cut(strings.TrimSpace(line), " ")
+			if id == "" {
+				continue
+			}
+			if text = strings.TrimSpace(text); text == "" {
+				text = subject
+			}
+			r.notify(stdout, id, text)
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			return stopped(<-done)
 		}
 	}
-	return nil
+}
+
+// stopped is the follower's outcome once it was told to stop.
+func stopped(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
 }

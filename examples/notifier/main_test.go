@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,8 @@ const serviceKey = "notifier-key-0123456789abcdef"
 type userService struct {
 	url      string
 	accounts *account.Service
+	// feed, when set, answers GET /api/v1/events in place of the service.
+	feed http.Handler
 }
 
 func newUserService(t *testing.T) *userService {
@@ -52,14 +55,23 @@ func newUserService(t *testing.T) *userService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := account.ParseServiceKeys("notifier:" + serviceKey)
+	keys, err := account.ParseServiceKeys("notifier:" + serviceKey + ":users.read,events.read")
 	if err != nil {
 		t.Fatal(err)
 	}
 	accounts := account.New(st, hasher, tokens, account.Options{ServiceKeys: keys})
-	srv := httptest.NewServer(httpapi.NewServer(slog.New(slog.DiscardHandler), httpapi.Config{Version: "test"}, accounts, httpapi.Health{Database: st.Ping}))
+	api := httpapi.NewServer(slog.New(slog.DiscardHandler), httpapi.Config{Version: "test"}, accounts, httpapi.Health{Database: st.Ping})
+	s := &userService{accounts: accounts}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.feed != nil && r.URL.Path == "/api/v1/events" {
+			s.feed.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
-	return &userService{url: srv.URL, accounts: accounts}
+	s.url = srv.URL
+	return s
 }
 
 // add registers a user with prefs and one device per token.
@@ -93,8 +105,8 @@ func TestRun(t *testing.T) {
 	nobody := uuid.NewString()
 
 	var out, errOut bytes.Buffer
-	err := run(t.Context(), []string{"-subject", "Dinner is ready", grace, ada, alan, nobody},
-		env(map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": serviceKey}), &out, &errOut)
+	err := run(t.Context(), []string{"-subject", "Dinner is ready", grace, ada, alan, nobody, "not-a-uuid"},
+		env(map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": serviceKey}), strings.NewReader(""), &out, &errOut)
 	if err != nil {
 		t.Fatalf("run: %v (%s)", err, errOut.String())
 	}
@@ -111,6 +123,8 @@ func TestRun(t *testing.T) {
 		"  push: on, but no device is registered",
 		"user " + nobody,
 		"  no such user: nothing sent",
+		"user not-a-uuid",
+		"  no such user: nothing sent",
 		"",
 	}, "\n")
 	if out.String() != want {
@@ -123,7 +137,7 @@ func TestRunFlagsOverTheEnvironment(t *testing.T) {
 	id := s.add(t, "grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true})
 	var out bytes.Buffer
 	err := run(t.Context(), []string{"-url", s.url, "-service-key", serviceKey, id},
-		env(map[string]string{"USERSVC_URL": "http://127.0.0.1:1", "USERSVC_SERVICE_KEY": "wrong"}), &out, &bytes.Buffer{})
+		env(map[string]string{"USERSVC_URL": "http://127.0.0.1:1", "USERSVC_SERVICE_KEY": "wrong"}), strings.NewReader(""), &out, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,24 +160,24 @@ func TestRunFailures(t *testing.T) {
 		{"no service key", []string{id}, map[string]string{"USERSVC_URL": s.url}, errUsage},
 		{"unknown flag", []string{"-nope", id}, nil, errUsage},
 		{"wrong key", []string{id}, map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": "wrong-key-0123456789"}, client.ErrUnauthorized},
+		{"unknown source", []string{"-follow", "kafka://localhost", id}, map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": serviceKey}, errUsage},
 	} {
-		err := run(ctx, tc.args, env(tc.env), &bytes.Buffer{}, &bytes.Buffer{})
+		err := run(ctx, tc.args, env(tc.env), strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: error = %v, want %v", tc.name, err, tc.want)
 		}
 	}
 }
 
-func TestNotifyStopsWhenTheServiceIsDown(t *testing.T) {
+func TestRunStopsWhenTheServiceIsDown(t *testing.T) {
 	srv := httptest.NewServer(nil)
 	url := srv.URL
 	srv.Close()
-	users, err := client.New(url, client.WithServiceKey(serviceKey), client.WithRetry(client.RetryPolicy{Attempts: 1}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = notify(context.Background(), users, []string{uuid.NewString()}, "hello", &bytes.Buffer{})
-	if !errors.Is(err, client.ErrUnavailable) {
-		t.Errorf("error = %v, want ErrUnavailable", err)
+	for _, follow := range []string{"", "feed"} {
+		err := run(context.Background(), []string{"-follow", follow, uuid.NewString()},
+			env(map[string]string{"USERSVC_URL": url, "USERSVC_SERVICE_KEY": serviceKey}), strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+		if !errors.Is(err, client.ErrUnavailable) {
+			t.Errorf("-follow %q: error = %v, want ErrUnavailable", follow, err)
+		}
 	}
 }

@@ -14,17 +14,23 @@ func handleHealth(h Health, version string) http.Handler {
 		Status    string `json:"status"`
 		Database  string `json:"database"`
 		Redis     string `json:"redis"`
+		Broker    string `json:"broker"`
 		Version   string `json:"version"`
 		Timestamp string `json:"timestamp"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
-		rep := report{Status: "healthy", Database: "connected", Redis: "not_configured", Version: version, Timestamp: timestamp(time.Now())}
+		rep := report{Status: "healthy", Database: "connected", Redis: "not_configured", Broker: "not_configured", Version: version, Timestamp: timestamp(time.Now())}
 		if h.Redis != nil {
 			rep.Redis = h.Redis(ctx)
 		}
-		if rep.Redis == "disconnected" {
+		if h.Broker != nil {
+			rep.Broker = h.Broker(ctx)
+		}
+		// Without Redis or the broker the service still serves: the cache
+		// and the limits fall back to the process, events wait in the outbox.
+		if rep.Redis == "disconnected" || rep.Broker == "disconnected" {
 			rep.Status = "degraded"
 		}
 		status := http.StatusOK

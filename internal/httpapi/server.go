@@ -20,6 +20,9 @@ type Health struct {
 	// Redis returns "connected", "disconnected" or "not_configured"; nil
 	// means "not_configured".
 	Redis func(ctx context.Context) string
+	// Broker returns the events broker's state, "connected" or
+	// "disconnected"; nil means "not_configured".
+	Broker func(ctx context.Context) string
 	// Draining is set once the process is stopping: readiness fails from then on.
 	Draining *atomic.Bool
 }

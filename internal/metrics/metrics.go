@@ -38,6 +38,7 @@ type Metrics struct {
 	securityEvents *prometheus.CounterVec
 	sessions       *prometheus.CounterVec
 	redis          *redisMetrics
+	relay          *relayMetrics
 }
 
 // New creates the metrics and registers them on reg, together with the Go
@@ -89,6 +90,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Security events (failed logins, refresh reuse, forbidden access), by event.",
 		}, []string{"event"}),
 		redis: newRedisMetrics(),
+		relay: newRelayMetrics(),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -105,6 +107,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	reg.MustRegister(m.redis.collectors()...)
+	reg.MustRegister(m.relay.collectors()...)
 	return m
 }
 
