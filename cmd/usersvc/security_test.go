@@ -139,22 +139,6 @@ func secB64(v any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// secWith returns a copy of m with the changes applied; a nil value deletes.
-func secWith(m map[string]any, changes map[string]any) map[string]any {
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	for k, v := range changes {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return c
-}
-
 // secHS256 assembles a token by hand and signs it with HMAC-SHA256 over key,
 // whatever its header says.
 func secHS256(header, claims map[string]any, key []byte) string {
@@ -222,17 +206,17 @@ func TestSecurityTokensHS256(t *testing.T) {
 		}
 	})
 	t.Run("alg none", func(t *testing.T) {
-		secExpect401(t, s, u.id, secUnsigned(secWith(header, map[string]any{"alg": "none"}), claims))
+		secExpect401(t, s, u.id, secUnsigned(tokentest.With(header, map[string]any{"alg": "none"}), claims))
 	})
 	t.Run("a claim changed under the issued signature", func(t *testing.T) {
 		parts := strings.Split(u.access, ".")
-		secExpect401(t, s, u.id, parts[0]+"."+secB64(secWith(claims, map[string]any{"is_admin": true}))+"."+parts[2])
+		secExpect401(t, s, u.id, parts[0]+"."+secB64(tokentest.With(claims, map[string]any{"is_admin": true}))+"."+parts[2])
 	})
 	t.Run("a valid token of another user", func(t *testing.T) {
 		// Signed with the real secret: the token is good, the user in it is
 		// not this one (and does not exist).
 		other := "00000000-0000-4000-8000-000000000000"
-		tok := secHS256(header, secWith(claims, map[string]any{"user_id": other, "sub": other}), key)
+		tok := secHS256(header, tokentest.With(claims, map[string]any{"user_id": other, "sub": other}), key)
 		if st, _ := s.getUser(t, u.id, "Bearer "+tok); st != http.StatusForbidden && st != http.StatusUnauthorized {
 			t.Errorf("another user's token read this user: %d", st)
 		}
@@ -446,7 +430,7 @@ func TestSecurityTokensAsymmetric(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				h := secWith(header, map[string]any{"alg": "HS256"})
+				h := tokentest.With(header, map[string]any{"alg": "HS256"})
 				for name, pub := range map[string][]byte{
 					"JWKS member": member,
 					"PKIX PEM":    pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pkix}),
@@ -457,7 +441,7 @@ func TestSecurityTokensAsymmetric(t *testing.T) {
 				}
 			})
 			t.Run("alg none", func(t *testing.T) {
-				secExpect401(t, s, u.id, secUnsigned(secWith(header, map[string]any{"alg": "none"}), claims))
+				secExpect401(t, s, u.id, secUnsigned(tokentest.With(header, map[string]any{"alg": "none"}), claims))
 			})
 		})
 	}

@@ -67,28 +67,10 @@ func migrated(t *testing.T, st *sqlstore.Store) *sqlstore.Store {
 	return st
 }
 
-// sessionClock is a settable clock, shared by the replicas of a test.
-type sessionClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *sessionClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *sessionClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // sessionReplicas returns n Services over db, with the reuse interval,
 // one signing key and one clock; with redis, each has its own cache in
 // that Redis in front of its own store.
-func sessionReplicas(t *testing.T, db sessionDB, n int, redis *redistest.Server) ([]*account.Service, *sessionClock) {
+func sessionReplicas(t *testing.T, db sessionDB, n int, redis *redistest.Server) ([]*account.Service, *rulesClock) {
 	t.Helper()
 	hasher, err := password.New(password.WithParams(password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
 	if err != nil {
@@ -102,7 +84,7 @@ func sessionReplicas(t *testing.T, db sessionDB, n int, redis *redistest.Server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &sessionClock{t: time.Now().UTC().Truncate(time.Second)}
+	clock := &rulesClock{t: time.Now().UTC().Truncate(time.Second)}
 	out := make([]*account.Service, n)
 	for i := range out {
 		var st account.Store = db.open(t)

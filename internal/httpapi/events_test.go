@@ -17,7 +17,7 @@ func TestEventsFeedOnPostgres(t *testing.T) {
 
 // feedTypes returns the types and subjects of a feed answer's events, and
 // its next cursor.
-func feedTypes(t *testing.T, r response) ([][2]string, int64) {
+func feedTypes(t testing.TB, r response) ([][2]string, int64) {
 	t.Helper()
 	if r.Status != http.StatusOK {
 		t.Fatalf("feed: %d %s", r.Status, r.Raw)

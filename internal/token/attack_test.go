@@ -81,22 +81,6 @@ func assemble(t *testing.T, header, claims map[string]any, sign sigFunc) string 
 	return input + "." + sign(t, input)
 }
 
-// changed returns a copy of m with changes applied; a nil value deletes.
-func changed(m, changes map[string]any) map[string]any {
-	c := make(map[string]any, len(m)+len(changes))
-	for k, v := range m {
-		c[k] = v
-	}
-	for k, v := range changes {
-		if v == nil {
-			delete(c, k)
-		} else {
-			c[k] = v
-		}
-	}
-	return c
-}
-
 // number is a JSON number written as n.
 func number(n int64) json.Number { return json.Number(strconv.FormatInt(n, 10)) }
 
@@ -136,7 +120,7 @@ func runAttacks(t *testing.T, groups []attackGroup) {
 					if sign == nil {
 						sign = g.sign
 					}
-					tok := assemble(t, changed(g.header, a.header), changed(g.claims, a.claims), sign)
+					tok := assemble(t, tokentest.With(g.header, a.header), tokentest.With(g.claims, a.claims), sign)
 					if a.respell != nil {
 						tok = a.respell(tok)
 					}
@@ -493,7 +477,7 @@ func attackGroups(t *testing.T, f *fixture) []attackGroup {
 		respell("Bearer prefix", func(tok string) string { return "Bearer " + tok }),
 		respell("empty claims, HS256 header", constant("eyJhbGciOiJIUzI1NiJ9.e30."+strings.Repeat("A", 43))),
 		respell("oversized", func(string) string {
-			return assemble(t, header, changed(claims, map[string]any{"pad": strings.Repeat("x", token.MaxTokenLen)}), ours)
+			return assemble(t, header, tokentest.With(claims, map[string]any{"pad": strings.Repeat("x", token.MaxTokenLen)}), ours)
 		}),
 		respell("the issued refresh token", constant(refresh)),
 		respell("the issued header and signature around the refresh claims", func(string) string {

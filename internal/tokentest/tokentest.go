@@ -32,3 +32,20 @@ func Decode(t testing.TB, tok string) (header, claims map[string]any) {
 	}
 	return out[0], out[1]
 }
+
+// With returns a copy of m (a token's header or claims) with changes
+// applied; a nil value deletes the key.
+func With(m, changes map[string]any) map[string]any {
+	c := make(map[string]any, len(m)+len(changes))
+	for k, v := range m {
+		c[k] = v
+	}
+	for k, v := range changes {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
