@@ -1,18 +1,29 @@
 package sqlstore_test
 
 import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/usersvc/usersvc"
+	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/cache"
+	"github.com/usersvc/usersvc/internal/httpapi"
+	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/pgtest"
 	"github.com/usersvc/usersvc/internal/postgres"
 	"github.com/usersvc/usersvc/internal/sqlite"
 	"github.com/usersvc/usersvc/internal/sqlstore"
+	"github.com/usersvc/usersvc/internal/token"
 )
 
 // BenchmarkOutboxCost measures a change of preferences with its event and
@@ -41,18 +52,86 @@ func BenchmarkOutboxCost(b *testing.B) {
 	})
 }
 
-func benchOutbox(b *testing.B, s *sqlstore.Store) {
+// BenchmarkOutboxCostHTTP measures the same as BenchmarkOutboxCost, but a
+// write as the service answers it: PATCH /api/v1/users/{id}/preferences
+// with a bearer token, through the HTTP API, the use case and the cache.
+//
+//	go test -run '^$' -bench OutboxCostHTTP -benchtime 3000x ./internal/sqlstore/
+func BenchmarkOutboxCostHTTP(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchOutboxHTTP(b, s)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		if os.Getenv("USERSVC_TEST_POSTGRES_URL") == "" {
+			b.Skip("USERSVC_TEST_POSTGRES_URL is not set")
+		}
+		s, err := postgres.Open(b.Context(), pgtest.NewDatabase(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchOutboxHTTP(b, s)
+	})
+}
+
+func benchOutboxHTTP(b *testing.B, s *sqlstore.Store) {
 	b.Cleanup(func() { _ = s.Close() })
 	ctx := b.Context()
 	if err := s.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	now := time.Now().UTC()
-	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Bench",
-		Preferences: usersvc.DefaultPreferences(), IsActive: true, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.CreateUser(ctx, u, "h"); err != nil {
+	hasher, err := password.New(password.WithParams(password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
+	if err != nil {
 		b.Fatal(err)
 	}
+	keys, err := token.NewHMACKeySet(token.Secret("outbox-bench-secret-0123456789abcdefghij"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	tokens, err := token.New(token.Config{Keys: keys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	accounts := account.New(cache.Wrap(s, cache.NewMemory(1000, cache.Options{})), hasher, tokens, account.Options{})
+	srv := httptest.NewServer(httpapi.NewServer(slog.New(slog.DiscardHandler), httpapi.Config{Version: "bench", JWKS: tokens.JWKS},
+		accounts, httpapi.Health{Database: s.Ping, Draining: new(atomic.Bool)}))
+	b.Cleanup(srv.Close)
+	u, err := accounts.Register(ctx, usersvc.Registration{Email: uuid.NewString() + "@example.com", Password: "Bench!Passw0rd", Name: "Bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sess, err := accounts.Login(ctx, usersvc.Credentials{Email: u.Email, Password: "Bench!Passw0rd"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := srv.Client()
+	patch := func(v bool) {
+		body := `{"push": false}`
+		if v {
+			body = `{"push": true}`
+		}
+		req, _ := http.NewRequestWithContext(ctx, "PATCH", srv.URL+"/api/v1/users/"+u.ID+"/preferences", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+sess.Access)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("PATCH: %d", resp.StatusCode)
+		}
+	}
+	alternate(b, s, patch)
+}
+
+// alternate times write with and without events in alternating rounds
+// and reports both and their ratio.
+func alternate(b *testing.B, s *sqlstore.Store, write func(v bool)) {
 	const rounds = 6
 	n := max(b.N/rounds, 1)
 	var spent [2]time.Duration // without, with
@@ -62,10 +141,7 @@ func benchOutbox(b *testing.B, s *sqlstore.Store) {
 		sqlstore.DiscardEvents(s, !with)
 		start := time.Now()
 		for i := range n {
-			v := i%2 == 0
-			if _, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{Email: &v}, now); err != nil {
-				b.Fatal(err)
-			}
+			write(i%2 == 0)
 		}
 		if with {
 			spent[1] += time.Since(start)
@@ -79,4 +155,23 @@ func benchOutbox(b *testing.B, s *sqlstore.Store) {
 	b.ReportMetric(float64(spent[1].Nanoseconds())/total, "with-event-ns/write")
 	b.ReportMetric(float64(spent[0].Nanoseconds())/total, "without-event-ns/write")
 	b.ReportMetric(float64(spent[1])/float64(spent[0]), "event-cost-ratio")
+}
+
+func benchOutbox(b *testing.B, s *sqlstore.Store) {
+	b.Cleanup(func() { _ = s.Close() })
+	ctx := b.Context()
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now().UTC()
+	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Bench",
+		Preferences: usersvc.DefaultPreferences(), IsActive: true, CreatedAt: now, UpdatedAt: now}
+	if _, err := s.CreateUser(ctx, u, "h"); err != nil {
+		b.Fatal(err)
+	}
+	alternate(b, s, func(v bool) {
+		if _, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{Email: &v}, now); err != nil {
+			b.Fatal(err)
+		}
+	})
 }
