@@ -59,8 +59,11 @@ func (c *Client) Login(ctx context.Context, cred usersvc.Credentials) (*Session,
 }
 
 // Refresh trades a refresh token for a new pair: POST /api/v1/users/refresh.
-// The refresh token presented is spent; presenting it again ends the whole
-// session (ErrUnauthorized for it and for its successors).
+// The refresh token presented is spent. Presented again within the
+// service's REFRESH_REUSE_INTERVAL, while its successor is unspent, it gets
+// that same successor (so a retry after a lost answer is safe); any other
+// presentation ends the whole session (ErrUnauthorized for it and for its
+// successors).
 func (c *Client) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 	var data struct {
 		Access  string `json:"access"`
@@ -79,7 +82,7 @@ type refreshBody struct {
 
 // Logout ends the session a refresh token belongs to: POST
 // /api/v1/users/logout. It succeeds when the session had already ended.
-// Access tokens already issued stay valid until they expire.
+// The session's access tokens are refused from the next request on.
 func (c *Client) Logout(ctx context.Context, refresh string) error {
 	return c.do(ctx, request{method: http.MethodPost, path: "/api/v1/users/logout", body: refreshBody{refresh}})
 }
