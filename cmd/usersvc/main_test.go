@@ -303,6 +303,12 @@ func TestServeInProcess(t *testing.T) {
 	if status, _ := post(t, base+"/api/v1/users/refresh", map[string]any{"refresh": refresh}); status != 401 {
 		t.Errorf("replay after the successor was spent: %d, want 401", status)
 	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noFollow.Get(base + "/"); err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("GET /: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	req, _ := http.NewRequest("GET", base+"/metrics", nil)
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
@@ -313,6 +319,7 @@ func TestServeInProcess(t *testing.T) {
 	for _, family := range []string{
 		`usersvc_http_requests_total{method="POST",route="POST /api/v1/users/login",status="401"} 5`,
 		`usersvc_http_request_duration_seconds_bucket{`,
+		`usersvc_http_requests_total{method="GET",route="GET /",status="302"} 1`,
 		`usersvc_http_requests_in_flight `,
 		`usersvc_password_hash_duration_seconds_count `,
 		`usersvc_refresh_reuse_total 1`,

@@ -353,8 +353,11 @@ func TrustProxies(prefixes []netip.Prefix) ClientIPResolver {
 // the same for the forms with and without a trailing slash, or "unmatched".
 func routeOf(r *http.Request) string {
 	p := strings.TrimSuffix(r.Pattern, "/{$}")
-	if p == "" || p == "/" {
+	switch {
+	case p == "" || p == "/":
 		return "unmatched"
+	case strings.HasSuffix(p, " "): // "GET /{$}", the root path alone
+		return p + "/"
 	}
 	return p
 }
