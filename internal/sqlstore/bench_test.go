@@ -32,13 +32,17 @@ import (
 // as event-cost-ratio. PostgreSQL runs with USERSVC_TEST_POSTGRES_URL.
 //
 //	go test -run '^$' -bench OutboxCost -benchtime 3000x ./internal/sqlstore/
-func BenchmarkOutboxCost(b *testing.B) {
+func BenchmarkOutboxCost(b *testing.B) { onEachStore(b, benchOutbox) }
+
+// onEachStore runs bench on a new SQLite store and, with
+// USERSVC_TEST_POSTGRES_URL, on a new PostgreSQL database.
+func onEachStore(b *testing.B, bench func(*testing.B, *sqlstore.Store)) {
 	b.Run("sqlite", func(b *testing.B) {
 		s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchOutbox(b, s)
+		bench(b, s)
 	})
 	b.Run("postgres", func(b *testing.B) {
 		if os.Getenv("USERSVC_TEST_POSTGRES_URL") == "" {
@@ -48,7 +52,7 @@ func BenchmarkOutboxCost(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchOutbox(b, s)
+		bench(b, s)
 	})
 }
 
@@ -57,25 +61,7 @@ func BenchmarkOutboxCost(b *testing.B) {
 // with a bearer token, through the HTTP API, the use case and the cache.
 //
 //	go test -run '^$' -bench OutboxCostHTTP -benchtime 3000x ./internal/sqlstore/
-func BenchmarkOutboxCostHTTP(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) {
-		s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchOutboxHTTP(b, s)
-	})
-	b.Run("postgres", func(b *testing.B) {
-		if os.Getenv("USERSVC_TEST_POSTGRES_URL") == "" {
-			b.Skip("USERSVC_TEST_POSTGRES_URL is not set")
-		}
-		s, err := postgres.Open(b.Context(), pgtest.NewDatabase(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchOutboxHTTP(b, s)
-	})
-}
+func BenchmarkOutboxCostHTTP(b *testing.B) { onEachStore(b, benchOutboxHTTP) }
 
 func benchOutboxHTTP(b *testing.B, s *sqlstore.Store) {
 	b.Cleanup(func() { _ = s.Close() })

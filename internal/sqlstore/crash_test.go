@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,17 +28,10 @@ const (
 
 // open opens the store a crash test names: "sqlite:PATH" or a PostgreSQL URL.
 func open(ctx context.Context, name string) (*sqlstore.Store, error) {
-	if p, ok := cutPrefix(name, "sqlite:"); ok {
+	if p, ok := strings.CutPrefix(name, "sqlite:"); ok {
 		return sqlite.Open(ctx, p)
 	}
 	return postgres.Open(ctx, name)
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
 }
 
 // TestOutboxWriterChild is the process that is killed: it registers users
