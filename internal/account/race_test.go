@@ -12,7 +12,6 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
-	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/pgtest"
 	"github.com/usersvc/usersvc/internal/postgres"
 	"github.com/usersvc/usersvc/internal/sqlite"
@@ -61,18 +60,7 @@ func newRaceService(t *testing.T, st *sqlstore.Store) *raceEnv {
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	hasher, err := password.New(password.WithParams(password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.NewHMACKeySet(token.Secret("race-test-secret-0123456789abcdefghijklm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := token.New(token.Config{Keys: keys, AccessLifetime: 15 * time.Minute, RefreshLifetime: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher, tokens := cheapCrypto(t, "race-test-secret-0123456789abcdefghijklm", time.Hour)
 	events := &reasonCounter{}
 	svc := account.New(st, hasher, tokens, account.Options{
 		Logger: slog.New(events),

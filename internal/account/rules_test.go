@@ -37,6 +37,26 @@ type rulesEnv struct {
 	clock  *rulesClock
 }
 
+// cheapCrypto returns the password hashing and HS256 tokens of these tests:
+// argon2id with cheap parameters, and tokens signed with secret whose
+// access tokens live 15 minutes and refresh families refresh.
+func cheapCrypto(t *testing.T, secret string, refresh time.Duration) (*password.Hasher, *token.Service) {
+	t.Helper()
+	hasher, err := password.New(password.WithParams(password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := token.NewHMACKeySet(token.Secret(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := token.New(token.Config{Keys: keys, AccessLifetime: 15 * time.Minute, RefreshLifetime: refresh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hasher, tokens
+}
+
 // newRulesService returns a Service on a new SQLite database in a temporary
 // directory, with cheap password hashing, HS256 tokens (refresh families
 // living rulesRefreshLifetime), the service keys above, and a clock that
@@ -55,18 +75,7 @@ func newRulesService(t *testing.T) *rulesEnv {
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	hasher, err := password.New(password.WithParams(password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.NewHMACKeySet(token.Secret("rules-test-secret-0123456789abcdefghijkl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := token.New(token.Config{Keys: keys, AccessLifetime: 15 * time.Minute, RefreshLifetime: rulesRefreshLifetime})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher, tokens := cheapCrypto(t, "rules-test-secret-0123456789abcdefghijkl", rulesRefreshLifetime)
 	clock := &rulesClock{t: time.Now().UTC().Truncate(time.Second)}
 	svc := account.New(st, hasher, tokens, account.Options{
 		ServiceKeys: account.ServiceKeys{

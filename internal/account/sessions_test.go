@@ -12,13 +12,11 @@ import (
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/cache"
-	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/pgtest"
 	"github.com/usersvc/usersvc/internal/postgres"
 	"github.com/usersvc/usersvc/internal/redistest"
 	"github.com/usersvc/usersvc/internal/sqlite"
 	"github.com/usersvc/usersvc/internal/sqlstore"
-	"github.com/usersvc/usersvc/internal/token"
 )
 
 // sessionInterval is the refresh reuse interval of these tests.
@@ -72,18 +70,7 @@ func migrated(t *testing.T, st *sqlstore.Store) *sqlstore.Store {
 // that Redis in front of its own store.
 func sessionReplicas(t *testing.T, db sessionDB, n int, redis *redistest.Server) ([]*account.Service, *rulesClock) {
 	t.Helper()
-	hasher, err := password.New(password.WithParams(password.Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := token.NewHMACKeySet(token.Secret("session-test-secret-0123456789abcdefghij"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := token.New(token.Config{Keys: keys, AccessLifetime: 15 * time.Minute, RefreshLifetime: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hasher, tokens := cheapCrypto(t, "session-test-secret-0123456789abcdefghij", 24*time.Hour)
 	clock := &rulesClock{t: time.Now().UTC().Truncate(time.Second)}
 	out := make([]*account.Service, n)
 	for i := range out {
