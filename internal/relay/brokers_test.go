@@ -96,25 +96,36 @@ func hostOf(t testing.TB, raw string) string {
 
 func private() string { return strings.ReplaceAll(uuid.NewString(), "-", "")[:12] }
 
-// rabbitMQ gives a private exchange on the test RabbitMQ (deleted at the
-// end) and a consumer of everything published to it.
-func rabbitMQ(t testing.TB) *testBroker {
-	raw := brokerURL(t, "USERSVC_TEST_AMQP_URL")
-	exchange := "usersvc.test." + private()
+// amqpExchange connects to the test RabbitMQ and returns its URL, a private
+// exchange name and a channel; the exchange (and, with queue, the queue of
+// the same name) is deleted and the connection closed at the end.
+func amqpExchange(t testing.TB, queue bool) (raw, exchange string, ch *amqp.Channel) {
+	raw = brokerURL(t, "USERSVC_TEST_AMQP_URL")
+	exchange = "usersvc.test." + private()
 	conn, err := amqp.Dial(raw)
 	if err != nil {
 		t.Fatalf("rabbitmq: %v", err)
 	}
-	ch, err := conn.Channel()
+	ch, err = conn.Channel()
 	if err != nil {
 		t.Fatalf("rabbitmq: %v", err)
 	}
 	t.Cleanup(func() {
 		if ch, err := conn.Channel(); err == nil {
+			if queue {
+				ch.QueueDelete(exchange, false, false, false)
+			}
 			ch.ExchangeDelete(exchange, false, false)
 		}
 		conn.Close()
 	})
+	return raw, exchange, ch
+}
+
+// rabbitMQ gives a private exchange on the test RabbitMQ (deleted at the
+// end) and a consumer of everything published to it.
+func rabbitMQ(t testing.TB) *testBroker {
+	raw, exchange, ch := amqpExchange(t, false)
 	if err := ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		t.Fatalf("rabbitmq: %v", err)
 	}
@@ -278,24 +289,8 @@ func (p *proxy) forward(in net.Conn) {
 // queue and no consumer, so that the broker writes every persistent
 // message to disk; both are deleted at the end.
 func rabbitMQDurable(t testing.TB) *testBroker {
-	raw := brokerURL(t, "USERSVC_TEST_AMQP_URL")
-	exchange := "usersvc.test." + private()
-	conn, err := amqp.Dial(raw)
-	if err != nil {
-		t.Fatalf("rabbitmq: %v", err)
-	}
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatalf("rabbitmq: %v", err)
-	}
-	t.Cleanup(func() {
-		if ch, err := conn.Channel(); err == nil {
-			ch.QueueDelete(exchange, false, false, false)
-			ch.ExchangeDelete(exchange, false, false)
-		}
-		conn.Close()
-	})
-	err = ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil)
+	raw, exchange, ch := amqpExchange(t, true)
+	err := ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil)
 	if err == nil {
 		_, err = ch.QueueDeclare(exchange, true, false, false, false, nil)
 	}
