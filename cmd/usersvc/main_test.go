@@ -324,12 +324,12 @@ func TestServeInProcess(t *testing.T) {
 		`usersvc_password_hash_duration_seconds_count `,
 		`usersvc_refresh_reuse_total 1`,
 		`usersvc_security_events_total{event="login_failed"} 5`,
-		`usersvc_cache_misses_total{kind="user"} `,
+		`usersvc_cache_misses_total{kind="user"} 1`, // the first read: a login or a refresh leaves the user cached
 		`usersvc_sessions_total{event="created"} 1`,
 		`usersvc_sessions_total{event="retried"} 1`,
 		`usersvc_sessions_total{event="refreshed"} 2`,
 		`usersvc_sessions_total{event="reuse_revoked"} 1`,
-		`usersvc_cache_hits_total{kind="user"} 2`, // a read, and the refresh's check of the user
+		`usersvc_cache_hits_total{kind="user"} 5`, // the second read, and the four refreshes' checks of the user
 		`usersvc_rate_limit_rejections_total{limit="login_email"} 1`,
 		`usersvc_db_pool_open_connections `,
 		`usersvc_build_info{`,

@@ -145,11 +145,16 @@ func cloneDevices(ds []usersvc.Device) []usersvc.Device {
 	return c
 }
 
-// bothKeys returns every key of each of ids: its user, devices and sessions.
-func bothKeys(ids []string) []string {
-	keys := make([]string, 0, 3*len(ids))
+// AllKinds are every kind of entry a user has.
+var AllKinds = []string{KindUser, KindDevices, KindSessions}
+
+// keysOf returns the keys of the entries of kinds of each of ids.
+func keysOf(kinds, ids []string) []string {
+	keys := make([]string, 0, len(kinds)*len(ids))
 	for _, id := range ids {
-		keys = append(keys, userKey(id), devicesKey(id), sessionsKey(id))
+		for _, k := range kinds {
+			keys = append(keys, k+":"+id)
+		}
 	}
 	return keys
 }

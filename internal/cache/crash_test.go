@@ -38,7 +38,7 @@ const crashLoadWindow = time.Second
 // before writes held their entries.
 type noHold struct{ *cache.Redis }
 
-func (noHold) Hold(context.Context, ...string) {}
+func (noHold) Hold(context.Context, []string, ...string) {}
 
 // TestCrashChild is the process that dies: it renames a user through the
 // cached store and is killed (SIGKILL) right after the store committed,

@@ -180,12 +180,16 @@ func (m *Memory) ForgetDevices(_ context.Context, userIDs ...string) {
 }
 
 // Forget drops the users with ids and their devices.
-func (m *Memory) Forget(_ context.Context, ids ...string) { m.forget(bothKeys(ids)) }
+func (m *Memory) Forget(_ context.Context, kinds []string, ids ...string) {
+	m.forget(keysOf(kinds, ids))
+}
 
 // Hold drops the users with ids and their devices before a write. In
 // process, that is all a hold needs: a crash takes the cache with it, and
 // the Forget after the write drops whatever was loaded meanwhile.
-func (m *Memory) Hold(ctx context.Context, ids ...string) { m.Forget(ctx, ids...) }
+func (m *Memory) Hold(ctx context.Context, kinds []string, ids ...string) {
+	m.Forget(ctx, kinds, ids...)
+}
 
 // Sessions returns a copy of the cached session ids of the user.
 func (m *Memory) Sessions(_ context.Context, userID string) ([]string, bool) {

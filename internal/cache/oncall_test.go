@@ -48,8 +48,8 @@ func TestRedisOnCall(t *testing.T) {
 	u := testUser("a")
 	load(ctx, c, u) // a read that misses, then a store
 	c.User(ctx, "a")
-	c.Hold(ctx, "a")
-	c.Forget(ctx, "a")
+	c.Hold(ctx, cache.AllKinds, "a")
+	c.Forget(ctx, cache.AllKinds, "a")
 	c.Status(ctx)
 	got := obs.take()
 	for _, want := range []string{"read ok", "store ok", "hold ok", "forget ok", "ping ok"} {

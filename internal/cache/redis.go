@@ -269,8 +269,8 @@ func (c *Redis) ForgetUser(ctx context.Context, ids ...string) { c.forget(ctx, K
 
 // Forget drops the users with ids and their devices, on every replica,
 // leaving a tombstone for twice LoadWindow.
-func (c *Redis) Forget(ctx context.Context, ids ...string) {
-	c.forgetKeys(ctx, bothKeys(ids), "t:", c.tombTTL)
+func (c *Redis) Forget(ctx context.Context, kinds []string, ids ...string) {
+	c.forgetKeys(ctx, keysOf(kinds, ids), "t:", c.tombTTL)
 }
 
 // Hold drops the users with ids and their devices before a write, on every
@@ -279,8 +279,8 @@ func (c *Redis) Forget(ctx context.Context, ids ...string) {
 // passes. A process that dies between its commit and that Forget thus
 // leaves no old value behind: loads during the hold read the database and
 // store nothing, and loads after it read what was committed.
-func (c *Redis) Hold(ctx context.Context, ids ...string) {
-	c.forgetKeys(ctx, bothKeys(ids), "p:", c.opts.LoadWindow)
+func (c *Redis) Hold(ctx context.Context, kinds []string, ids ...string) {
+	c.forgetKeys(ctx, keysOf(kinds, ids), "p:", c.opts.LoadWindow)
 }
 
 // Devices returns the cached devices of the user with userID.

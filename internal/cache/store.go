@@ -21,11 +21,12 @@ type Cache interface {
 	StoreDevices(ctx context.Context, userID string, d []usersvc.Device)
 	Sessions(ctx context.Context, userID string) ([]string, bool)
 	StoreSessions(ctx context.Context, userID string, ids []string)
-	// Hold drops the entries of the users with ids (user and devices)
-	// before a write, and keeps loads from storing them again until Forget.
-	Hold(ctx context.Context, ids ...string)
-	// Forget drops the entries of the users with ids after a write.
-	Forget(ctx context.Context, ids ...string)
+	// Hold drops the entries of kinds (AllKinds, or some of them) of the
+	// users with ids before a write, and keeps loads from storing them
+	// again until Forget.
+	Hold(ctx context.Context, kinds []string, ids ...string)
+	// Forget drops the entries of kinds of the users with ids after a write.
+	Forget(ctx context.Context, kinds []string, ids ...string)
 }
 
 // Inner is the store the decorator wraps.
@@ -146,6 +147,11 @@ func (s *Store) load(ctx context.Context, key string, fn func(context.Context) (
 // write runs fn between a Hold and a Forget of ids, of the holders of
 // tokens, and of the ids fn reports.
 func (s *Store) write(ctx context.Context, ids, tokens []string, fn func() ([]string, error)) error {
+	return s.writeKinds(ctx, AllKinds, ids, tokens, fn)
+}
+
+// writeKinds is write for the entries of kinds alone.
+func (s *Store) writeKinds(ctx context.Context, kinds, ids, tokens []string, fn func() ([]string, error)) error {
 	held := append([]string(nil), ids...)
 	if len(tokens) > 0 {
 		// Best effort: if this read fails, the Forget below still covers
@@ -154,24 +160,22 @@ func (s *Store) write(ctx context.Context, ids, tokens []string, fn func() ([]st
 			held = append(held, holders...)
 		}
 	}
-	s.c.Hold(ctx, held...)
-	s.forgetLoads(held)
+	s.c.Hold(ctx, kinds, held...)
+	s.forgetLoads(kinds, held)
 	more, err := fn()
 	if s.AfterCommit != nil {
 		s.AfterCommit()
 	}
 	all := append(held, more...)
-	s.forgetLoads(all)
-	s.c.Forget(ctx, all...)
+	s.forgetLoads(kinds, all)
+	s.c.Forget(ctx, kinds, all...)
 	return err
 }
 
 // forgetLoads keeps reads that start now from joining loads begun before.
-func (s *Store) forgetLoads(ids []string) {
-	for _, id := range ids {
-		s.loads.Forget(KindUser + ":" + id)
-		s.loads.Forget(KindDevices + ":" + id)
-		s.loads.Forget(KindSessions + ":" + id)
+func (s *Store) forgetLoads(kinds, ids []string) {
+	for _, k := range keysOf(kinds, ids) {
+		s.loads.Forget(k)
 	}
 }
 
@@ -288,16 +292,20 @@ func (s *Store) ImportUser(ctx context.Context, u *usersvc.User, passwordHash st
 	return ok, err
 }
 
+// sessionKinds are the entries a start, a refresh or an end of a session
+// changes: the user's live sessions, not the user.
+var sessionKinds = []string{KindSessions}
+
 // CreateRefreshFamily starts a session of the user.
 func (s *Store) CreateRefreshFamily(ctx context.Context, f account.RefreshFamily, first account.RefreshToken, credVersion int64) error {
-	return s.write(ctx, one(f.UserID), nil, func() ([]string, error) {
+	return s.writeKinds(ctx, sessionKinds, one(f.UserID), nil, func() ([]string, error) {
 		return nil, s.Inner.CreateRefreshFamily(ctx, f, first, credVersion)
 	})
 }
 
 // RotateRefreshToken refreshes a session of the user, which may end it.
 func (s *Store) RotateRefreshToken(ctx context.Context, userID, jti string, now time.Time, decide func(account.RefreshState) account.Rotation) (r account.Rotation, err error) {
-	err = s.write(ctx, one(userID), nil, func() ([]string, error) {
+	err = s.writeKinds(ctx, sessionKinds, one(userID), nil, func() ([]string, error) {
 		r, err = s.Inner.RotateRefreshToken(ctx, userID, jti, now, decide)
 		return nil, err
 	})
@@ -306,7 +314,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, userID, jti string, now 
 
 // RevokeSessions ends sessions of the user.
 func (s *Store) RevokeSessions(ctx context.Context, userID string, ids []string, except, reason string, now time.Time) (n int, err error) {
-	err = s.write(ctx, one(userID), nil, func() ([]string, error) {
+	err = s.writeKinds(ctx, sessionKinds, one(userID), nil, func() ([]string, error) {
 		n, err = s.Inner.RevokeSessions(ctx, userID, ids, except, reason, now)
 		return nil, err
 	})
