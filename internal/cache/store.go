@@ -49,7 +49,8 @@ type Inner interface {
 //
 // Every write is bracketed: before it, Hold drops the entries of every
 // user it may change (the user, and the current holders of a push token
-// it moves) and keeps loads from storing them again; after it, whether it
+// it moves; for the start, refresh or end of a session, only the user's
+// list of live sessions) and keeps loads from storing them again; after it, whether it
 // committed or failed, Forget drops them again, together with any user the
 // write reports it changed. So invalidation does not depend on a use case
 // remembering it, and a process that dies between its commit and the
