@@ -60,6 +60,9 @@ type UserEventData struct {
 	Email       string      `json:"email"`
 	Name        string      `json:"name"`
 	PushToken   *string     `json:"push_token"`
+	Phone       *string     `json:"phone"`
+	Locale      *string     `json:"locale"`
+	Timezone    *string     `json:"timezone"`
 	Preferences Preferences `json:"preferences"`
 	IsAdmin     bool        `json:"is_admin"`
 	IsActive    bool        `json:"is_active"`
@@ -69,7 +72,8 @@ type UserEventData struct {
 
 // NewUserEventData is the event data of u.
 func NewUserEventData(u *User) UserEventData {
-	return UserEventData{ID: u.ID, Email: u.Email, Name: u.Name, PushToken: u.PushToken, Preferences: u.Preferences,
+	return UserEventData{ID: u.ID, Email: u.Email, Name: u.Name, PushToken: u.PushToken,
+		Phone: u.Phone, Locale: u.Locale, Timezone: u.Timezone, Preferences: u.Preferences,
 		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
 }
 

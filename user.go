@@ -12,41 +12,16 @@ type User struct {
 	Email string
 	Name  string
 	// PushToken is the token the user registered most recently, or nil.
-	PushToken   *string
+	PushToken *string
+	// Phone (E.164), Locale (BCP 47) and Timezone (IANA) are optional.
+	Phone       *string
+	Locale      *string
+	Timezone    *string
 	Preferences Preferences
 	IsAdmin     bool
 	IsActive    bool
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
-}
-
-// Preferences says which notification channels a user wants.
-type Preferences struct {
-	Email bool `json:"email"`
-	Push  bool `json:"push"`
-}
-
-// DefaultPreferences are what a new user gets: every channel on.
-func DefaultPreferences() Preferences { return Preferences{Email: true, Push: true} }
-
-// PreferencesPatch is a partial update of Preferences: nil leaves a channel as it is.
-type PreferencesPatch struct {
-	Email *bool
-	Push  *bool
-}
-
-// Empty reports whether the patch changes nothing.
-func (p PreferencesPatch) Empty() bool { return p.Email == nil && p.Push == nil }
-
-// Apply returns prefs with the patch applied.
-func (p PreferencesPatch) Apply(prefs Preferences) Preferences {
-	if p.Email != nil {
-		prefs.Email = *p.Email
-	}
-	if p.Push != nil {
-		prefs.Push = *p.Push
-	}
-	return prefs
 }
 
 // Device types a push token may be registered with.
@@ -99,6 +74,8 @@ type Registration struct {
 	Name        string
 	PushToken   *string
 	Preferences PreferencesPatch
+	// Profile holds the optional phone, locale and time zone (Name is not used).
+	Profile ProfilePatch
 }
 
 // Validate normalises the registration in place (trims, lowercases the email)
@@ -132,6 +109,9 @@ func (r *Registration) Validate(fe FieldErrors) error {
 		}
 		r.PushToken = &t
 	}
+	r.Profile.Name = nil
+	_ = r.Profile.Validate(fe)
+	_ = r.Preferences.Validate("preferences.", fe)
 	return fe.Err()
 }
 

@@ -1,13 +1,15 @@
 // Package client is the Go client of the user service, for the services
-// around it: a notification worker asking whether a user wants email or
-// push and where to send it, a gateway logging users in, an admin tool.
+// around it: a notification worker asking who of its recipients gets a
+// message of a category now, on which channels and at which addresses
+// (Resolve), a gateway logging users in, an admin tool.
 //
 // A Client is safe for concurrent use. It authenticates as a service
 // (WithServiceKey) or as a user (WithBearerToken, WithTokenSource), retries
-// the calls that are safe to repeat (GET and DELETE) on timeouts, connection
-// failures, 429 and 5xx with exponential backoff and jitter, stops calling a
-// service that keeps failing (a circuit breaker), and can keep preferences
-// in a local cache for a while (WithPreferencesCache).
+// the calls that are safe to repeat (GET, DELETE, Resolve and PutCategory)
+// on timeouts, connection failures, 429 and 5xx with exponential backoff
+// and jitter, stops calling a service that keeps failing (a circuit
+// breaker), and can keep preferences in a local cache for a while
+// (WithPreferencesCache).
 //
 // Errors are inspected with errors.Is against the sentinels (ErrNotFound,
 // ErrForbidden, ErrUnavailable, ...) and with errors.As against *Error for
@@ -203,9 +205,10 @@ func WithTokenSource(fn func(ctx context.Context) (string, error)) Option {
 	}
 }
 
-// WithRetry sets how GET and DELETE calls are retried (by default 3
-// attempts, 100 ms base delay, 2 s longest wait). POST and PATCH calls are
-// never retried: they might have taken effect.
+// WithRetry sets how GET and DELETE calls, Resolve and PutCategory are
+// retried (by default 3 attempts, 100 ms base delay, 2 s longest wait).
+// Other POST and PATCH calls are never retried: they might have taken
+// effect.
 func WithRetry(p RetryPolicy) Option {
 	return func(c *Client) error {
 		if p.Attempts < 1 {

@@ -40,7 +40,7 @@ func TestRegisterLoginRefreshLogout(t *testing.T) {
 	if u.PushToken == nil || *u.PushToken != "fcm:abc123" {
 		t.Errorf("push token = %v", u.PushToken)
 	}
-	if u.Preferences != (usersvc.Preferences{Email: true, Push: false}) {
+	if !u.Preferences.Equal(usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}) {
 		t.Errorf("preferences = %+v", u.Preferences)
 	}
 	if u.CreatedAt.IsZero() || time.Since(u.CreatedAt) > time.Minute || u.CreatedAt.Location() != time.UTC {
@@ -140,7 +140,7 @@ func TestUserAndPreferences(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if u.ID != ada.ID || u.Email != "ada@example.com" || u.Name != "Ada Lovelace" || u.PushToken != nil || u.Preferences != usersvc.DefaultPreferences() {
+		if u.ID != ada.ID || u.Email != "ada@example.com" || u.Name != "Ada Lovelace" || u.PushToken != nil || !u.Preferences.Equal(usersvc.DefaultPreferences()) {
 			t.Errorf("%s: user = %+v", name, u)
 		}
 	}
@@ -170,19 +170,19 @@ func TestUserAndPreferences(t *testing.T) {
 	}
 
 	prefs, err := ada.Client.Preferences(ctx, ada.ID)
-	if err != nil || prefs != usersvc.DefaultPreferences() {
+	if err != nil || !prefs.Equal(usersvc.DefaultPreferences()) {
 		t.Fatalf("preferences = %+v, %v", prefs, err)
 	}
 	prefs, err = ada.Client.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Push: ptr(false)})
-	if err != nil || prefs != (usersvc.Preferences{Email: true, Push: false}) {
+	if err != nil || !prefs.Equal(usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}) {
 		t.Fatalf("after the patch = %+v, %v", prefs, err)
 	}
 	prefs, err = admin.Client.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Email: ptr(false)})
-	if err != nil || prefs != (usersvc.Preferences{Email: false, Push: false}) {
+	if err != nil || !prefs.Equal(usersvc.Preferences{Email: false, Push: false, SMS: true, InApp: true}) {
 		t.Fatalf("after the admin's patch = %+v, %v", prefs, err)
 	}
 	prefs, err = svc.Preferences(ctx, ada.ID)
-	if err != nil || prefs != (usersvc.Preferences{}) {
+	if err != nil || !prefs.Equal(usersvc.Preferences{SMS: true, InApp: true}) {
 		t.Fatalf("the service reads %+v, %v", prefs, err)
 	}
 	_, err = svc.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Email: ptr(true)})
@@ -428,7 +428,7 @@ func TestPreferencesCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got != want {
+		if !got.Equal(want) {
 			t.Fatalf("preferences = %+v, want %+v", got, want)
 		}
 	}
@@ -440,7 +440,7 @@ func TestPreferencesCache(t *testing.T) {
 	}
 
 	// The client's own change replaces the cached value.
-	off := usersvc.Preferences{Email: true, Push: false}
+	off := usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}
 	if _, err := c.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Push: ptr(false)}); err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +456,7 @@ func TestPreferencesCache(t *testing.T) {
 		t.Fatalf("%d requests, want 1", n)
 	}
 	time.Sleep(ttl)
-	read(usersvc.Preferences{})
+	read(usersvc.Preferences{SMS: true, InApp: true})
 	if n := s.count(path); n != 2 {
 		t.Fatalf("%d requests after the ttl, want 2", n)
 	}
@@ -464,7 +464,7 @@ func TestPreferencesCache(t *testing.T) {
 	// A failed change forgets the entry.
 	_, err := c.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{})
 	clienttest.WantError(t, err, client.ErrInvalid, http.StatusBadRequest)
-	read(usersvc.Preferences{})
+	read(usersvc.Preferences{SMS: true, InApp: true})
 	if n := s.count(path); n != 3 {
 		t.Fatalf("%d requests after a failed change, want 3", n)
 	}

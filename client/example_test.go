@@ -188,3 +188,46 @@ func ExampleClient_Events() {
 	// device: fcm:grace-phone android
 	// cursor stored: true
 }
+
+// A notification worker asks, for its recipients and the category of its
+// message, which channels to use now and where to send, in one call.
+func ExampleClient_Resolve() {
+	srv, grace := exampleService("grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true, Push: false}, "fcm:grace-phone")
+	defer srv.Close()
+	ada, err := srv.addUser(context.Background(), "ada@example.com", "Ada Lovelace", usersvc.Preferences{Email: false, Push: true}, "fcm:ada-phone")
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ctx := context.Background()
+	users, err := client.New(srv.URL, client.WithServiceKey(serviceKey))
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := users.Resolve(ctx, client.ResolveRequest{
+		Channels: []string{usersvc.ChannelEmail, usersvc.ChannelPush},
+		UserIDs:  []string{grace, ada}, // any number: more than 1000 go in batches
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, d := range res.Recipients {
+		for _, c := range d.Channels {
+			switch {
+			case !c.Send:
+				fmt.Printf("%s: not now (%s)\n", c.Channel, c.Reason)
+			case c.Email != nil:
+				fmt.Printf("email to %s\n", *c.Email)
+			default:
+				for _, dev := range c.Devices {
+					fmt.Printf("push to %s\n", dev.Token)
+				}
+			}
+		}
+	}
+	// Output:
+	// email to grace@example.com
+	// push: not now (channel_off)
+	// email: not now (channel_off)
+	// push to fcm:ada-phone
+}

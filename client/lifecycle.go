@@ -8,18 +8,31 @@ import (
 	"github.com/usersvc/usersvc"
 )
 
-// UpdateName changes a user's name and returns the user as it now is:
-// PATCH /api/v1/users/{id}/. A user may rename itself, an admin anyone; a
-// service may not (ErrForbidden). The name follows the registration rules
-// (ErrInvalid with Fields otherwise).
+// UpdateName changes a user's name and returns the user as it now is: it
+// is UpdateProfile with only the name.
 func (c *Client) UpdateName(ctx context.Context, userID, name string) (*User, error) {
+	return c.UpdateProfile(ctx, userID, usersvc.ProfilePatch{Name: &name})
+}
+
+// UpdateProfile changes what the patch names of a user's name, phone,
+// locale and time zone, and returns the user as it now is: PATCH
+// /api/v1/users/{id}/. A field whose Nullable is Set with a nil Value is
+// cleared (the name cannot be). The service normalises what it keeps: the
+// phone to E.164, the locale to its canonical BCP 47 form. A user may
+// change its own profile, an admin anyone's; a service may not
+// (ErrForbidden). A value that breaks the rules is ErrInvalid with Fields
+// naming it; an empty patch is ErrInvalid.
+func (c *Client) UpdateProfile(ctx context.Context, userID string, patch usersvc.ProfilePatch) (*User, error) {
 	p, err := path("/api/v1/users/", userID, "/")
 	if err != nil {
 		return nil, err
 	}
 	body := struct {
-		Name string `json:"name"`
-	}{name}
+		Name     *string   `json:"name,omitempty"`
+		Phone    *nullable `json:"phone,omitempty"`
+		Locale   *nullable `json:"locale,omitempty"`
+		Timezone *nullable `json:"timezone,omitempty"`
+	}{patch.Name, optional(patch.Phone), optional(patch.Locale), optional(patch.Timezone)}
 	var u User
 	if err := c.do(ctx, request{method: http.MethodPatch, path: p, auth: true, body: body, data: &u}); err != nil {
 		return nil, err

@@ -98,7 +98,7 @@ func TestGetIsRetriedOn503ThenSucceeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if prefs != (usersvc.Preferences{Email: true, Push: false}) {
+	if !prefs.Equal(usersvc.Preferences{Email: true, Push: false}) {
 		t.Errorf("preferences = %+v", prefs)
 	}
 	if n := f.requests.Load(); n != 3 {

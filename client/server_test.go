@@ -20,6 +20,7 @@ import (
 	"github.com/usersvc/usersvc/internal/sqlite"
 	"github.com/usersvc/usersvc/internal/sqlstore"
 	"github.com/usersvc/usersvc/internal/token"
+	"github.com/usersvc/usersvc/internal/unsubscribe"
 )
 
 // The credentials of the test servers: the HS256 secret, the key of the
@@ -29,6 +30,11 @@ const (
 	testSecret     = "test-secret-key-that-is-long-enough-0123456789"
 	serviceKey     = "notifier-key-0123456789abcdef"
 	invalidatorKey = "pusher-key-0123456789abcdef"
+	// curatorKey is the key of the "curator" service, which may define
+	// categories (categories.write) and nothing else.
+	curatorKey = "curator-key-0123456789abcdef"
+	// unsubscribeKey signs the one-click unsubscribe links.
+	unsubscribeKey = "unsubscribe-key-of-the-client-tests-0123456789"
 )
 
 // testServer is the user service on real adapters (SQLite in a temporary
@@ -78,21 +84,29 @@ func startServer(keys *token.KeySet) (*testServer, error) {
 		s.Close()
 		return nil, err
 	}
-	serviceKeys, err := account.ParseServiceKeys("notifier:" + serviceKey + ":users.read,events.read,pusher:" + invalidatorKey + ":push_tokens.invalidate")
+	serviceKeys, err := account.ParseServiceKeys("notifier:" + serviceKey + ":users.read,events.read,pusher:" + invalidatorKey + ":push_tokens.invalidate,curator:" + curatorKey + ":categories.write")
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.accounts = account.New(st, hasher, tokens, account.Options{ServiceKeys: serviceKeys})
+	signer, err := unsubscribe.New([]byte(unsubscribeKey))
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.accounts = account.New(st, hasher, tokens, account.Options{ServiceKeys: serviceKeys, Unsubscribe: signer})
 	logger := slog.New(slog.DiscardHandler)
-	handler := httpapi.NewServer(logger, httpapi.Config{Version: "test", JWKS: tokens.JWKS}, s.accounts, httpapi.Health{Database: st.Ping})
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var handler http.Handler
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests[r.Method+" "+r.URL.Path]++
 		s.mu.Unlock()
 		handler.ServeHTTP(w, r)
 	}))
-	s.URL = s.srv.URL
+	// The unsubscribe links point at the server's own address.
+	s.URL = "http://" + s.srv.Listener.Addr().String()
+	handler = httpapi.NewServer(logger, httpapi.Config{Version: "test", JWKS: tokens.JWKS, PublicURL: s.URL}, s.accounts, httpapi.Health{Database: st.Ping})
+	s.srv.Start()
 	return s, nil
 }
 

@@ -34,9 +34,14 @@ type request struct {
 	// goneIsDone: a 404 after an attempt whose outcome is unknown means an
 	// earlier attempt did the deletion.
 	goneIsDone bool
+	// retry marks a POST or PUT that is safe to repeat (it changes
+	// nothing, or the same each time): it is retried as GET is.
+	retry bool
 	// probe calls are made once, and neither consult nor feed the circuit
 	// breaker: they ask how the service is right now.
 	probe bool
+	// status, when set, receives the status of a success.
+	status *int
 	// hold is how long the service may hold the request before it answers
 	// (a long poll): it lengthens the client's timeout of each attempt.
 	hold time.Duration
@@ -75,7 +80,7 @@ func path(parts ...string) (string, error) {
 	return b.String(), nil
 }
 
-// do makes the call, with retries for GET and DELETE, through the circuit
+// do makes the call, with retries for GET, DELETE and r.retry, through the circuit
 // breaker, and decodes the answer.
 func (c *Client) do(ctx context.Context, r request) error {
 	var body []byte
@@ -86,7 +91,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 		}
 	}
 	attempts := 1
-	if (r.method == http.MethodGet || r.method == http.MethodDelete) && !r.probe {
+	if (r.method == http.MethodGet || r.method == http.MethodDelete || r.retry) && !r.probe {
 		attempts = c.retry.Attempts
 	}
 	var (
@@ -230,6 +235,9 @@ func (c *Client) attempt(ctx context.Context, r request, body []byte, tok string
 // and r.meta on success, else an *Error.
 func (c *Client) decode(r request, a *answer) error {
 	ok := a.status >= 200 && a.status < 300
+	if ok && r.status != nil {
+		*r.status = a.status
+	}
 	if r.bare {
 		if (ok || a.status == http.StatusServiceUnavailable) && r.data != nil && json.Valid(a.body) {
 			if err := json.Unmarshal(a.body, r.data); err != nil && ok {

@@ -13,7 +13,12 @@ type User struct {
 	Email string `json:"email"`
 	Name  string `json:"name"`
 	// PushToken is the token the user registered most recently, or nil.
-	PushToken   *string             `json:"push_token"`
+	PushToken *string `json:"push_token"`
+	// Phone (E.164, such as +14155550123), Locale (BCP 47, such as en-US)
+	// and Timezone (IANA, such as Europe/Berlin) are nil when not set.
+	Phone       *string             `json:"phone"`
+	Locale      *string             `json:"locale"`
+	Timezone    *string             `json:"timezone"`
 	Preferences usersvc.Preferences `json:"preferences"`
 	CreatedAt   time.Time           `json:"created_at"`
 	UpdatedAt   time.Time           `json:"updated_at"`

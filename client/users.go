@@ -9,25 +9,27 @@ import (
 	"github.com/usersvc/usersvc"
 )
 
-// prefsBody is a preferences patch on the wire: absent keys stay as they are.
-type prefsBody struct {
-	Email *bool `json:"email,omitempty"`
-	Push  *bool `json:"push,omitempty"`
-}
-
-// Register creates a user: POST /api/v1/users/. Preference keys left nil
-// are true. A validation failure is an *Error with Fields (ErrInvalid); a
-// taken email is ErrConflict.
+// Register creates a user: POST /api/v1/users/. The profile's phone,
+// locale and time zone are sent when set (reg.Profile.Name is not used);
+// preference channels left nil are on, categories follow their defaults
+// unless reg.Preferences names them, and there are no quiet hours unless
+// it sets some. A validation failure is an *Error with Fields (ErrInvalid,
+// for example Fields["phone"] or Fields["categories.marketing"]); a taken
+// email is ErrConflict.
 func (c *Client) Register(ctx context.Context, reg usersvc.Registration) (*User, error) {
 	body := struct {
 		Email       string     `json:"email"`
 		Password    string     `json:"password"`
 		Name        string     `json:"name"`
 		PushToken   *string    `json:"push_token,omitempty"`
+		Phone       *nullable  `json:"phone,omitempty"`
+		Locale      *nullable  `json:"locale,omitempty"`
+		Timezone    *nullable  `json:"timezone,omitempty"`
 		Preferences *prefsBody `json:"preferences,omitempty"`
-	}{Email: reg.Email, Password: string(reg.Password), Name: reg.Name, PushToken: reg.PushToken}
+	}{Email: reg.Email, Password: string(reg.Password), Name: reg.Name, PushToken: reg.PushToken,
+		Phone: optional(reg.Profile.Phone), Locale: optional(reg.Profile.Locale), Timezone: optional(reg.Profile.Timezone)}
 	if !reg.Preferences.Empty() {
-		body.Preferences = &prefsBody{Email: reg.Preferences.Email, Push: reg.Preferences.Push}
+		body.Preferences = newPrefsBody(reg.Preferences)
 	}
 	var u User
 	err := c.do(ctx, request{method: http.MethodPost, path: "/api/v1/users/", body: body, data: &u})
@@ -102,7 +104,8 @@ func (c *Client) User(ctx context.Context, userID string) (*User, error) {
 	return &u, nil
 }
 
-// Preferences returns which notification channels a user wants: GET
+// Preferences returns what a user wants to receive (the switch of each
+// channel, the choices per category, the quiet hours): GET
 // /api/v1/users/{id}/preferences. With WithPreferencesCache, an answer
 // younger than the cache's ttl is returned without a request.
 func (c *Client) Preferences(ctx context.Context, userID string) (usersvc.Preferences, error) {
@@ -128,17 +131,24 @@ func (c *Client) Preferences(ctx context.Context, userID string) (usersvc.Prefer
 	return prefs, nil
 }
 
-// UpdatePreferences changes the channels the patch names and returns the
-// preferences as they now are: PATCH /api/v1/users/{id}/preferences. A user
-// may change its own, an admin anyone's; a service may not (ErrForbidden).
-// An empty patch is ErrInvalid.
+// UpdatePreferences changes what the patch names and returns the
+// preferences as they now are: PATCH /api/v1/users/{id}/preferences. The
+// channel switches it sets change; each category it names changes as its
+// CategoryPatch says (All: the whole category on or off; Channels: merged
+// into the per-channel choices, a nil value dropping that channel's
+// choice; a nil *CategoryPatch drops the user's choice, so the category
+// follows its defaults again); with SetQuietHours the quiet hours are
+// replaced (QuietHours nil clears them; a nil Channels in them means every
+// channel). A user may change its own, an admin anyone's; a service may
+// not (ErrForbidden). An empty patch, an unknown category and turning a
+// required category off are ErrInvalid.
 func (c *Client) UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch) (usersvc.Preferences, error) {
 	p, err := path("/api/v1/users/", userID, "/preferences")
 	if err != nil {
 		return usersvc.Preferences{}, err
 	}
 	var prefs usersvc.Preferences
-	err = c.do(ctx, request{method: http.MethodPatch, path: p, auth: true, body: prefsBody{Email: patch.Email, Push: patch.Push}, data: &prefs})
+	err = c.do(ctx, request{method: http.MethodPatch, path: p, auth: true, body: newPrefsBody(patch), data: &prefs})
 	if c.prefs != nil {
 		if err == nil {
 			c.prefs.set(userID, prefs)

@@ -109,13 +109,15 @@ func (a *app) close() {
 }
 
 // newApp opens the store, loads the keys and builds the use cases.
-func newApp(ctx context.Context, cfg *config, logw io.Writer) (*app, error) {
-	return newAppTraced(ctx, cfg, logw, nil)
+// Only a serving app signs unsubscribe links (on PostgreSQL their key must
+// be set, which other commands do not need).
+func newApp(ctx context.Context, cfg *config, logw io.Writer, serving bool) (*app, error) {
+	return newAppTraced(ctx, cfg, logw, nil, serving)
 }
 
 // newAppTraced is newApp with tracing t, or with the configured tracing
 // when t is nil.
-func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.Tracing) (*app, error) {
+func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.Tracing, serving bool) (*app, error) {
 	a := &app{cfg: cfg, logger: newLogger(cfg, logw), registry: prometheus.NewRegistry(), tracing: t}
 	if t == nil {
 		if err := a.startTracing(ctx); err != nil {
@@ -141,6 +143,15 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		return nil, err
 	}
 	a.tokens = tokens
+	var unsub account.UnsubscribeTokens
+	if serving {
+		signer, err := loadUnsubscribe(cfg, a.logger)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		unsub = signer
+	}
 	hasherOpts := []password.Option{password.WithObserver(a.metrics.ObserveHash)}
 	if cfg.HashConcurrency > 0 {
 		hasherOpts = append(hasherOpts, password.WithMaxConcurrent(cfg.HashConcurrency))
@@ -163,6 +174,7 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		OnSession:            a.metrics.Session,
 		Limits:               limits,
 		OnRateLimited:        a.metrics.RateLimited,
+		Unsubscribe:          unsub,
 	})
 	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
 	a.events = st
@@ -174,7 +186,7 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 
 // serve runs the HTTP server until ctx ends, then drains and returns nil.
 func serve(ctx context.Context, cfg *config, logw io.Writer) error {
-	a, err := newApp(ctx, cfg, logw)
+	a, err := newApp(ctx, cfg, logw, true)
 	if err != nil {
 		return err
 	}
@@ -189,6 +201,14 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 	if len(cfg.TrustedProxies) > 0 {
 		clientIP = httpapi.TrustProxies(cfg.TrustedProxies)
 	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	publicURL := cfg.PublicURL
+	if cfg.publicURLDefault {
+		publicURL = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
 	handler := httpapi.NewServer(a.logger, httpapi.Config{
 		Version:            version(),
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
@@ -196,6 +216,7 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		JWKS:               a.tokens.JWKS,
 		Metrics:            apiMetrics,
 		Instrument:         a.instrument,
+		PublicURL:          publicURL,
 	}, a.accounts, a.health)
 	srv := &http.Server{
 		Handler:           a.tracing.Handler(handler),
@@ -205,10 +226,6 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
 	}
 	a.logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()),
 		slog.Bool("postgres", cfg.postgres()), slog.Bool("redis", cfg.RedisURL != ""))
@@ -279,7 +296,7 @@ func createAdmin(ctx context.Context, cfg *config, args []string, stdin io.Reade
 		return fmt.Errorf("read password: %w", err)
 	}
 	pw := strings.TrimRight(line, "\r\n")
-	a, err := newApp(ctx, cfg, logw)
+	a, err := newApp(ctx, cfg, logw, false)
 	if err != nil {
 		return err
 	}

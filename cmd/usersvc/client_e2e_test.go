@@ -134,7 +134,7 @@ func TestClientE2EEndpoints(t *testing.T) {
 		t.Errorf("id %q is not a canonical UUID", ada.ID)
 	}
 	if ada.Email != "ada@example.com" || ada.Name != "Ada Lovelace" || ada.PushToken == nil || *ada.PushToken != "fcm:ada-initial" ||
-		ada.Preferences != (usersvc.Preferences{Email: true, Push: false}) || ada.CreatedAt.Location() != time.UTC || time.Since(ada.CreatedAt) > time.Minute {
+		!ada.Preferences.Equal(usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}) || ada.CreatedAt.Location() != time.UTC || time.Since(ada.CreatedAt) > time.Minute {
 		t.Errorf("registered = %+v", ada)
 	}
 	_, err = anon.Register(ctx, usersvc.Registration{Email: "ADA@example.com", Password: e2ePassword, Name: "Ada"})
@@ -155,7 +155,7 @@ func TestClientE2EEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bob.PushToken != nil || bob.Preferences != (usersvc.Preferences{Email: true, Push: true}) {
+	if bob.PushToken != nil || !bob.Preferences.Equal(usersvc.Preferences{Email: true, Push: true, SMS: true, InApp: true}) {
 		t.Errorf("bob = %+v", bob)
 	}
 
@@ -208,21 +208,21 @@ func TestClientE2EEndpoints(t *testing.T) {
 
 	// Preferences.
 	prefs, err := svc.Preferences(ctx, ada.ID)
-	if err != nil || prefs != (usersvc.Preferences{Email: true, Push: false}) {
+	if err != nil || !prefs.Equal(usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}) {
 		t.Fatalf("ada's preferences = %+v, %v", prefs, err)
 	}
 	prefs, err = adaC.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Email: e2ePtr(false)})
-	if err != nil || prefs != (usersvc.Preferences{Email: false, Push: false}) {
+	if err != nil || !prefs.Equal(usersvc.Preferences{Email: false, Push: false, SMS: true, InApp: true}) {
 		t.Fatalf("ada updates her preferences = %+v, %v", prefs, err)
 	}
-	if prefs, err = svc.Preferences(ctx, ada.ID); err != nil || prefs != (usersvc.Preferences{Email: false, Push: false}) {
+	if prefs, err = svc.Preferences(ctx, ada.ID); err != nil || !prefs.Equal(usersvc.Preferences{Email: false, Push: false, SMS: true, InApp: true}) {
 		t.Errorf("preferences read after the update = %+v, %v", prefs, err)
 	}
 	prefs, err = adminC.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Push: e2ePtr(true)})
-	if err != nil || prefs != (usersvc.Preferences{Email: false, Push: true}) {
+	if err != nil || !prefs.Equal(usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}) {
 		t.Fatalf("admin updates ada's preferences = %+v, %v", prefs, err)
 	}
-	if u, err := adaC.User(ctx, ada.ID); err != nil || u.Preferences != prefs {
+	if u, err := adaC.User(ctx, ada.ID); err != nil || !u.Preferences.Equal(prefs) {
 		t.Errorf("ada after the preference updates = %+v, %v", u, err)
 	}
 	_, err = svc.UpdatePreferences(ctx, ada.ID, usersvc.PreferencesPatch{Push: e2ePtr(false)})
@@ -339,7 +339,7 @@ func TestClientE2EEndpoints(t *testing.T) {
 	if len(batch.Users) != 2 || batch.Users[0].ID != ada.ID || batch.Users[1].ID != bob.ID || !slices.Equal(batch.NotFound, []string{missing}) {
 		t.Fatalf("batch = %+v, not found %q", batch.Users, batch.NotFound)
 	}
-	if d := batch.Users[0].PushTokens; len(d) != 1 || d[0].PushToken != "fcm:ada-phone-2" || batch.Users[0].Email != "ada@example.com" || batch.Users[0].Preferences != prefs {
+	if d := batch.Users[0].PushTokens; len(d) != 1 || d[0].PushToken != "fcm:ada-phone-2" || batch.Users[0].Email != "ada@example.com" || !batch.Users[0].Preferences.Equal(prefs) {
 		t.Errorf("ada in the batch = %+v", batch.Users[0])
 	}
 	if d := batch.Users[1].PushTokens; len(d) != 1 || d[0].PushToken != "apns:bob-ipad" || d[0].DeviceType != usersvc.DeviceIOS {

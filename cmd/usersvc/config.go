@@ -17,6 +17,7 @@ import (
 	"github.com/usersvc/usersvc/internal/ratelimit"
 	"github.com/usersvc/usersvc/internal/token"
 	"github.com/usersvc/usersvc/internal/tracing"
+	"github.com/usersvc/usersvc/internal/unsubscribe"
 )
 
 // config is the service's configuration, read once from the environment.
@@ -52,6 +53,17 @@ type config struct {
 	// Tracing is where traces go, from the standard OTEL_* variables (see
 	// loadTracing); no endpoint: off.
 	Tracing tracing.Config
+	// UnsubscribeKey signs the one-click unsubscribe links; empty: the key
+	// generated once into DataDir (SQLite only, see loadUnsubscribe).
+	UnsubscribeKey token.Secret
+	// UnsubscribeKeyPrevious verify the links of retired keys, never sign.
+	UnsubscribeKeyPrevious []token.Secret
+	// PublicURL is where the service is reached from outside, without a
+	// trailing slash: the base of the links it hands out.
+	PublicURL string
+	// publicURLDefault is set when PUBLIC_URL was not: the links then use
+	// the port the listener got (which differs from Port when it is 0).
+	publicURLDefault bool
 }
 
 // postgres reports whether the database is PostgreSQL.
@@ -116,6 +128,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		if c.JWTAlgorithm != "HS256" && c.JWTPrivateKeyFile == "" {
 			return nil, bad("JWT_PRIVATE_KEY_FILE", "must be set for %s when the database is PostgreSQL", c.JWTAlgorithm)
 		}
+	}
+	if c.UnsubscribeKey, c.UnsubscribeKeyPrevious, err = unsubscribeKeys(getenv, c.SecretKey); err != nil {
+		return nil, err
+	}
+	c.publicURLDefault = strings.TrimSpace(getenv("PUBLIC_URL")) == ""
+	if c.PublicURL, err = publicURL(getenv("PUBLIC_URL"), c.Port); err != nil {
+		return nil, err
 	}
 	durations := []struct {
 		name string
@@ -264,6 +283,66 @@ func previousSecrets(v, current, alg string) ([]token.Secret, error) {
 		out = append(out, token.Secret(s))
 	}
 	return out, nil
+}
+
+// unsubscribeKeys reads UNSUBSCRIBE_KEY, the key of the unsubscribe links,
+// and UNSUBSCRIBE_KEY_PREVIOUS, comma-separated keys that verify links
+// signed before a rotation but never sign. The key is a secret of its own:
+// it may not repeat SECRET_KEY. Whether it may be unset depends on the
+// database, which loadUnsubscribe decides.
+func unsubscribeKeys(getenv func(string) string, secretKey string) (token.Secret, []token.Secret, error) {
+	current := getenv("UNSUBSCRIBE_KEY")
+	switch {
+	case current != "" && len(current) < unsubscribe.MinKeyLen:
+		return nil, nil, &configError{"UNSUBSCRIBE_KEY", "must be at least 32 characters long"}
+	case current != "" && current == secretKey:
+		return nil, nil, &configError{"UNSUBSCRIBE_KEY", "must differ from SECRET_KEY"}
+	}
+	bad := func(problem string) error { return &configError{"UNSUBSCRIBE_KEY_PREVIOUS", problem} }
+	var previous []token.Secret
+	seen := map[string]bool{current: true}
+	for k := range strings.SplitSeq(getenv("UNSUBSCRIBE_KEY_PREVIOUS"), ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		switch {
+		case current == "":
+			return nil, nil, bad("needs UNSUBSCRIBE_KEY, the key that signs")
+		case len(k) < unsubscribe.MinKeyLen:
+			return nil, nil, bad("every key must be at least 32 characters long")
+		case seen[k]:
+			return nil, nil, bad("repeats UNSUBSCRIBE_KEY or one of its own keys")
+		}
+		seen[k] = true
+		previous = append(previous, token.Secret(k))
+	}
+	if current == "" {
+		return nil, previous, nil
+	}
+	return token.Secret(current), previous, nil
+}
+
+// publicURL reads PUBLIC_URL: an absolute http or https URL, optionally
+// with a path (a proxy's prefix) but no query, fragment or credentials.
+// Unset, it is http://localhost and the port the service listens on. The
+// result has no trailing slash. The error never repeats the value, which
+// could hold a password.
+func publicURL(v string, port int) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "http://localhost:" + strconv.Itoa(port), nil
+	}
+	u, err := url.Parse(v)
+	ok := err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Opaque == "" && u.Hostname() != "" &&
+		u.User == nil && !strings.ContainsAny(v, "?# ")
+	if ok && u.Port() != "" {
+		p, err := strconv.Atoi(u.Port())
+		ok = err == nil && p >= 1 && p <= 65535
+	}
+	if !ok {
+		return "", &configError{"PUBLIC_URL", "must be an absolute http:// or https:// URL such as https://users.example.com, without credentials, query or fragment"}
+	}
+	return strings.TrimRight(v, "/"), nil
 }
 
 func or(v, def string) string {

@@ -74,7 +74,7 @@ func TestClientFollowsTheChangeFeed(t *testing.T) {
 		}
 		switch d := data.(type) {
 		case usersvc.PreferencesEventData:
-			if d.Preferences != (usersvc.Preferences{Email: true, Push: false}) {
+			if !d.Preferences.Equal(usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}) {
 				t.Errorf("preferences.updated: %+v", d)
 			}
 		case usersvc.DeviceEventData:

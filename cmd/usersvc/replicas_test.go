@@ -35,11 +35,11 @@ func TestReplicas(t *testing.T) {
 	// The replicas believe X-Forwarded-For from the test, so that each
 	// check can come from an address of its own and the per-address
 	// limits of one check do not spill into another.
-	secret := repRandomHex(t, 32)
+	secret, unsubKey := repRandomHex(t, 32), repRandomHex(t, 32)
 	reps := make([]*repReplica, 3)
 	for i, name := range []string{"A", "B", "C"} {
 		p := startProcess(t, bin, "DATABASE_URL="+dbURL, "REDIS_URL="+rds.URL(), "SECRET_KEY="+secret,
-			"DATA_DIR="+t.TempDir(), "TRUSTED_PROXIES=127.0.0.1/32", "LOG_FORMAT=json")
+			"UNSUBSCRIBE_KEY="+unsubKey, "DATA_DIR="+t.TempDir(), "TRUSTED_PROXIES=127.0.0.1/32", "LOG_FORMAT=json")
 		reps[i] = &repReplica{name: name, p: p}
 	}
 	for _, r := range reps {

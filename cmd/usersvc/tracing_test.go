@@ -30,7 +30,7 @@ func TestTraceOfALogin(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tr := tracing.WithProcessor(tracing.Config{}, sdktrace.NewSimpleSpanProcessor(exp))
 	logs := &syncBuffer{}
-	a, err := newAppTraced(t.Context(), cfg, logs, tr)
+	a, err := newAppTraced(t.Context(), cfg, logs, tr, false)
 	if err != nil {
 		t.Fatal(err)
 	}

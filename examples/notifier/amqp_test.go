@@ -86,11 +86,15 @@ func TestFollowRabbitMQ(t *testing.T) {
 	send(dev)
 	waitFor(t, w.stderr, "position 102)")
 	got := w.send(t, grace, "Dinner is ready")
-	want := "user " + grace + "\n  email: off\n  push to apns:grace-ipad (ios): Dinner is ready\n  push to fcm:grace-phone (android): Dinner is ready\n"
+	// The events are told; the decision stays the service's.
+	want := "user " + grace + "\n  email to Grace Hopper <grace@example.com>: Dinner is ready\n  push: not sent (channel_off)\n"
 	if got != want {
 		t.Errorf("after the events:\n%s\nwant:\n%s", got, want)
 	}
 	log := w.stderr.String()
+	if !strings.Contains(log, "device apns:grace-ipad (ios) registered (device.registered, position 102)") {
+		t.Errorf("the device was not told:\n%s", log)
+	}
 	if n := strings.Count(log, "position 101)"); n != 1 {
 		t.Errorf("the preferences were applied %d times:\n%s", n, log)
 	}

@@ -17,12 +17,16 @@ import (
 // or when it cannot go on.
 type follower func(ctx context.Context, ready func()) error
 
-// worker is what both followers share.
+// worker is what the notifications and both followers share.
 type worker struct {
 	users *client.Client
 	r     *replica
 	state string    // the state file, or "" to keep the replica in memory only
 	log   io.Writer // where changes and failures are told
+	// category ("" for none) and channels are what the worker's
+	// notifications are and may use.
+	category string
+	channels []string
 }
 
 // applied records ev in the replica (and the state file), telling what

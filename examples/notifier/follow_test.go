@@ -181,6 +181,9 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
+// The worker follows a scripted feed: its events change the replica (the
+// names) and are told, while whom to notify and where stays the service's
+// decision.
 func TestFollowTheFeed(t *testing.T) {
 	s := newUserService(t)
 	grace := s.add(t, "grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true, Push: false}, "fcm:grace-phone")
@@ -190,7 +193,7 @@ func TestFollowTheFeed(t *testing.T) {
 	// Events older than the worker's start: the batch answer shows their
 	// outcome, so the worker skips them.
 	feed := newFakeFeed(
-		event(t, 1, usersvc.EventPreferencesUpdated, grace, usersvc.PreferencesEventData{UserID: grace, Preferences: usersvc.Preferences{}}),
+		event(t, 1, usersvc.EventUserUpdated, grace, usersvc.UserEventData{ID: grace, Name: "Grace Old", IsActive: true}),
 		event(t, 2, usersvc.EventPreferencesUpdated, grace, usersvc.PreferencesEventData{UserID: grace, Preferences: usersvc.Preferences{Email: true}}),
 	)
 	s.feed = feed
@@ -198,16 +201,21 @@ func TestFollowTheFeed(t *testing.T) {
 	w := start(t, s, "-follow", "feed", "-wait", "1s", "-state", state, grace, ada, later)
 
 	got := w.send(t, grace, "Dinner is ready")
-	want := "user " + grace + "\n  email to Grace Hopper <grace@example.com>: Dinner is ready\n  push: off\n"
+	want := "user " + grace + "\n  email to Grace Hopper <grace@example.com>: Dinner is ready\n  push: not sent (channel_off)\n"
 	if got != want {
 		t.Errorf("before any change:\n%s\nwant:\n%s", got, want)
 	}
 
+	// Ada goes from the service, and the feed says so.
+	if err := s.accounts.DeleteUser(t.Context(), account.Principal{UserID: ada}, ada); err != nil {
+		t.Fatal(err)
+	}
 	dev := "pixel-8"
 	feed.add(
 		event(t, 3, usersvc.EventPreferencesUpdated, grace, usersvc.PreferencesEventData{UserID: grace, Preferences: usersvc.Preferences{Email: false, Push: true}}),
 		event(t, 4, usersvc.EventUserUpdated, other, usersvc.UserEventData{ID: other, Name: "Not Served", IsActive: true}),
 		event(t, 5, usersvc.EventDeviceRegistered, grace, usersvc.DeviceEventData{UserID: grace, ID: uuid.NewString(), DeviceID: &dev, PushToken: "fcm:grace-pixel", DeviceType: usersvc.DeviceAndroid}),
+		event(t, 6, usersvc.EventUserUpdated, grace, usersvc.UserEventData{ID: grace, Email: "grace@example.com", Name: "Grace B. Hopper", IsActive: true}),
 		event(t, 7, usersvc.EventPushTokenInvalidated, grace, usersvc.PushTokenInvalidatedEventData{UserID: grace, PushToken: "fcm:grace-phone", Reason: "unregistered"}),
 		event(t, 8, usersvc.EventUserDeleted, ada, usersvc.UserIDEventData{UserID: ada}),
 		event(t, 9, usersvc.EventUserRegistered, later, usersvc.UserEventData{ID: later, Email: "alan@example.com", Name: "Alan Turing",
@@ -216,16 +224,29 @@ func TestFollowTheFeed(t *testing.T) {
 		event(t, 11, usersvc.EventSessionsRevoked, grace, usersvc.SessionsRevokedEventData{UserID: grace, Reason: usersvc.SessionsEndedLogout}),
 	)
 	waitFor(t, w.stderr, "position 9)")
+	for _, line := range []string{
+		"user " + grace + ": email off, push on, sms off, in_app off (preferences.updated, position 3)",
+		"user " + grace + ": device fcm:grace-pixel (android) registered (device.registered, position 5)",
+		"user " + grace + ": Grace B. Hopper <grace@example.com>, active true, email off, push off, sms off, in_app off (user.updated, position 6)",
+		"user " + grace + ": push token fcm:grace-phone invalidated (unregistered) (push_token.invalidated, position 7)",
+		"user " + ada + ": deleted (user.deleted, position 8)",
+	} {
+		if !strings.Contains(w.stderr.String(), line) {
+			t.Errorf("not told: %q\n%s", line, w.stderr.String())
+		}
+	}
+	// The name follows the feed; the decision is the service's, whose
+	// preferences of Grace did not change.
 	got = w.send(t, grace, "Dinner is ready")
-	want = "user " + grace + "\n  email: off\n  push to fcm:grace-pixel (android): Dinner is ready\n"
+	want = "user " + grace + "\n  email to Grace B. Hopper <grace@example.com>: Dinner is ready\n  push: not sent (channel_off)\n"
 	if got != want {
 		t.Errorf("after the changes:\n%s\nwant:\n%s", got, want)
 	}
 	if got := w.send(t, ada, "hello"); got != "user "+ada+"\n  no such user: nothing sent\n" {
 		t.Errorf("a deleted user: %q", got)
 	}
-	if got := w.send(t, later, "hello"); got != "user "+later+"\n  email to Alan Turing <alan@example.com>: hello\n  push: on, but no device is registered\n" {
-		t.Errorf("a user registered later: %q", got)
+	if got := w.send(t, later, "hello"); got != "user "+later+"\n  no such user: nothing sent\n" {
+		t.Errorf("a user the service does not know: %q", got)
 	}
 	if strings.Contains(w.stderr.String(), other) {
 		t.Errorf("a change of a user not served was told:\n%s", w.stderr.String())
@@ -233,13 +254,17 @@ func TestFollowTheFeed(t *testing.T) {
 	w.stop(t)
 
 	// The state file keeps the replica and the cursor: a restart goes on
-	// from position 11, without the batch endpoint, and sees what changed
-	// while the worker was down.
-	feed.add(event(t, 12, usersvc.EventUserDisabled, later, usersvc.UserEventData{ID: later, Email: "alan@example.com", Name: "Alan Turing", IsActive: false}))
+	// from position 11, without the batch endpoint (which would bring
+	// back the service's name), and sees what changed while the worker
+	// was down.
+	feed.add(event(t, 12, usersvc.EventUserUpdated, grace, usersvc.UserEventData{ID: grace, Email: "grace@example.com", Name: "Rear Admiral Hopper", IsActive: true}))
 	w = start(t, s, "-follow", "feed", "-wait", "1s", "-state", state, grace, ada, later)
 	waitFor(t, w.stderr, "position 12)")
-	if got := w.send(t, later, "hello"); got != "user "+later+"\n  account disabled: nothing sent\n" {
-		t.Errorf("a disabled user: %q", got)
+	if got := w.send(t, grace, "hello"); !strings.Contains(got, "  email to Rear Admiral Hopper <grace@example.com>: hello\n") {
+		t.Errorf("after the restart: %q", got)
+	}
+	if strings.Contains(w.stderr.String(), "position 6)") {
+		t.Errorf("an event before the stored cursor was applied again:\n%s", w.stderr.String())
 	}
 	w.stop(t)
 	b, err := os.ReadFile(state)
@@ -294,45 +319,42 @@ func TestReplicaApply(t *testing.T) {
 	renamed := user
 	renamed.Name = "Grace B. Hopper"
 	device := usersvc.DeviceEventData{UserID: id, ID: devID, PushToken: "fcm:one", DeviceType: usersvc.DeviceAndroid}
-	moved := device
-	moved.PushToken = "fcm:two"
 	for _, tc := range []struct {
 		ev     usersvc.Event
-		change bool
-		want   string // the notification afterwards
+		change string // the line told, without the user and the event; "" for none
+		name   string // the name afterwards
 	}{
-		{event(t, 1, usersvc.EventUserRegistered, id, user), true, "  email to Grace Hopper <grace@example.com>: s\n  push: on, but no device is registered\n"},
-		{event(t, 2, usersvc.EventDeviceRegistered, id, device), true, "  email to Grace Hopper <grace@example.com>: s\n  push to fcm:one (android): s\n"},
-		{event(t, 2, usersvc.EventDeviceRemoved, id, device), false, "  email to Grace Hopper <grace@example.com>: s\n  push to fcm:one (android): s\n"},
-		{event(t, 3, usersvc.EventDeviceRegistered, id, moved), true, "  email to Grace Hopper <grace@example.com>: s\n  push to fcm:two (android): s\n"},
-		{event(t, 4, usersvc.EventUserUpdated, id, renamed), true, "  email to Grace B. Hopper <grace@example.com>: s\n  push to fcm:two (android): s\n"},
-		{event(t, 5, usersvc.EventUserPasswordChanged, id, usersvc.UserIDEventData{UserID: id}), false, "  email to Grace B. Hopper <grace@example.com>: s\n  push to fcm:two (android): s\n"},
-		{event(t, 6, usersvc.EventPreferencesUpdated, other, usersvc.PreferencesEventData{UserID: other}), false, "  email to Grace B. Hopper <grace@example.com>: s\n  push to fcm:two (android): s\n"},
-		{event(t, 7, usersvc.EventPreferencesUpdated, id, usersvc.PreferencesEventData{UserID: id, Preferences: usersvc.Preferences{Push: true}}), true, "  email: off\n  push to fcm:two (android): s\n"},
-		{event(t, 8, usersvc.EventDeviceRemoved, id, moved), true, "  email: off\n  push: on, but no device is registered\n"},
-		{event(t, 9, usersvc.EventDeviceRegistered, id, device), true, "  email: off\n  push to fcm:one (android): s\n"},
-		{event(t, 10, usersvc.EventPushTokenInvalidated, id, usersvc.PushTokenInvalidatedEventData{UserID: id, PushToken: "fcm:one", Reason: "expired"}), true, "  email: off\n  push: on, but no device is registered\n"},
-		{event(t, 11, usersvc.EventUserDisabled, id, disabled), true, "  account disabled: nothing sent\n"},
-		{event(t, 12, usersvc.EventUserEnabled, id, user), true, "  email to Grace Hopper <grace@example.com>: s\n  push: on, but no device is registered\n"},
-		{event(t, 13, usersvc.EventSessionsRevoked, id, usersvc.SessionsRevokedEventData{UserID: id}), false, "  email to Grace Hopper <grace@example.com>: s\n  push: on, but no device is registered\n"},
-		{event(t, 14, usersvc.EventUserDeleted, id, usersvc.UserIDEventData{UserID: id}), true, "  no such user: nothing sent\n"},
-		{event(t, 12, usersvc.EventUserEnabled, id, user), false, "  no such user: nothing sent\n"},
+		{event(t, 1, usersvc.EventUserRegistered, id, user), "Grace Hopper <grace@example.com>, active true, email on, push on, sms off, in_app off", "Grace Hopper"},
+		{event(t, 2, usersvc.EventDeviceRegistered, id, device), "device fcm:one (android) registered", "Grace Hopper"},
+		{event(t, 2, usersvc.EventDeviceRemoved, id, device), "", "Grace Hopper"},
+		{event(t, 3, usersvc.EventUserUpdated, id, renamed), "Grace B. Hopper <grace@example.com>, active true, email on, push on, sms off, in_app off", "Grace B. Hopper"},
+		{event(t, 4, usersvc.EventUserPasswordChanged, id, usersvc.UserIDEventData{UserID: id}), "", "Grace B. Hopper"},
+		{event(t, 5, usersvc.EventPreferencesUpdated, other, usersvc.PreferencesEventData{UserID: other}), "", "Grace B. Hopper"},
+		{event(t, 6, usersvc.EventPreferencesUpdated, id, usersvc.PreferencesEventData{UserID: id, Preferences: usersvc.Preferences{Push: true, InApp: true}}), "email off, push on, sms off, in_app on", "Grace B. Hopper"},
+		{event(t, 7, usersvc.EventDeviceRemoved, id, device), "device fcm:one removed", "Grace B. Hopper"},
+		{event(t, 8, usersvc.EventPushTokenInvalidated, id, usersvc.PushTokenInvalidatedEventData{UserID: id, PushToken: "fcm:one", Reason: "expired"}), "push token fcm:one invalidated (expired)", "Grace B. Hopper"},
+		{event(t, 9, usersvc.EventUserDisabled, id, disabled), "Grace Hopper <grace@example.com>, active false, email on, push on, sms off, in_app off", "Grace Hopper"},
+		{event(t, 10, usersvc.EventSessionsRevoked, id, usersvc.SessionsRevokedEventData{UserID: id}), "", "Grace Hopper"},
+		{event(t, 11, usersvc.EventUserDeleted, id, usersvc.UserIDEventData{UserID: id}), "deleted", ""},
+		{event(t, 10, usersvc.EventUserEnabled, id, user), "", ""},
 	} {
 		line, err := r.apply(tc.ev)
 		if err != nil {
 			t.Fatalf("%s at %d: %v", tc.ev.Type, tc.ev.Position, err)
 		}
-		if (line != "") != tc.change {
-			t.Errorf("%s at %d: change %q, want a change: %t", tc.ev.Type, tc.ev.Position, line, tc.change)
+		want := ""
+		if tc.change != "" {
+			want = fmt.Sprintf("user %s: %s (%s, position %d)", id, tc.change, strings.TrimPrefix(tc.ev.Type, "usersvc."), tc.ev.Position)
 		}
-		var out bytes.Buffer
-		r.notify(&out, id, "s")
-		if got := strings.TrimPrefix(out.String(), "user "+id+"\n"); got != tc.want {
-			t.Errorf("%s at %d: notification\n%s\nwant:\n%s", tc.ev.Type, tc.ev.Position, got, tc.want)
+		if line != want {
+			t.Errorf("%s at %d: told\n%q\nwant\n%q", tc.ev.Type, tc.ev.Position, line, want)
+		}
+		if got := r.name(id); got != tc.name {
+			t.Errorf("%s at %d: name %q, want %q", tc.ev.Type, tc.ev.Position, got, tc.name)
 		}
 	}
-	if r.cursor() != 14 {
-		t.Errorf("cursor = %d, want 14", r.cursor())
+	if r.cursor() != 11 {
+		t.Errorf("cursor = %d, want 11", r.cursor())
 	}
 	// Data that does not fit its type is refused.
 	bad := event(t, 20, usersvc.EventPreferencesUpdated, id, []int{1})
@@ -349,7 +371,7 @@ func TestFollowTheServiceFeed(t *testing.T) {
 	grace := s.add(t, "grace@example.com", "Grace Hopper", usersvc.Preferences{Email: true, Push: false}, "fcm:grace-phone")
 	ada := s.add(t, "ada@example.com", "Ada Lovelace", usersvc.Preferences{Email: false, Push: true})
 	w := start(t, s, "-follow", "feed", "-wait", "2s", grace, ada)
-	if got := w.send(t, grace, "hi"); got != "user "+grace+"\n  email to Grace Hopper <grace@example.com>: hi\n  push: off\n" {
+	if got := w.send(t, grace, "hi"); got != "user "+grace+"\n  email to Grace Hopper <grace@example.com>: hi\n  push: not sent (channel_off)\n" {
 		t.Fatalf("before any change: %q", got)
 	}
 
@@ -358,7 +380,7 @@ func TestFollowTheServiceFeed(t *testing.T) {
 	if _, err := s.accounts.UpdatePreferences(ctx, self(grace), grace, usersvc.PreferencesPatch{Email: &no, Push: &yes}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.accounts.UpdateName(ctx, self(grace), grace, "Grace B. Hopper"); err != nil {
+	if _, err := s.accounts.UpdateProfile(ctx, self(grace), grace, usersvc.ProfilePatch{Name: new("Grace B. Hopper")}); err != nil {
 		t.Fatal(err)
 	}
 	tok := "apns:ada-ipad"
@@ -370,7 +392,7 @@ func TestFollowTheServiceFeed(t *testing.T) {
 	}
 	waitFor(t, w.stderr, "user "+grace+": deleted")
 	waitFor(t, w.stderr, "device apns:ada-ipad (ios) registered")
-	for _, want := range []string{"email off, push on (preferences.updated", "Grace B. Hopper <grace@example.com>"} {
+	for _, want := range []string{"email off, push on, sms on, in_app on (preferences.updated", "Grace B. Hopper <grace@example.com>"} {
 		if !strings.Contains(w.stderr.String(), want) {
 			t.Errorf("no change %q told:\n%s", want, w.stderr.String())
 		}
@@ -378,7 +400,7 @@ func TestFollowTheServiceFeed(t *testing.T) {
 	if got := w.send(t, grace, "hi"); got != "user "+grace+"\n  no such user: nothing sent\n" {
 		t.Errorf("a deleted user: %q", got)
 	}
-	if got := w.send(t, ada, "hi"); got != "user "+ada+"\n  email: off\n  push to apns:ada-ipad (ios): hi\n" {
+	if got := w.send(t, ada, "hi"); got != "user "+ada+"\n  email: not sent (channel_off)\n  push to apns:ada-ipad (ios): hi\n" {
 		t.Errorf("a new device: %q", got)
 	}
 	w.stop(t)

@@ -1,22 +1,25 @@
 // Command notifier is a small notification worker built on the user
-// service's Go client. It keeps its own copy (a replica) of the address,
-// preferences and push devices of the users it serves: filled once from the
-// batch endpoint, then, with -follow, kept up to date from the user
-// service's change events (the HTTP change feed, or RabbitMQ), so that a
-// notification needs no call to the user service. It prints what it would
-// send: an email to the user's address when email is on, a push
-// notification to each of the user's devices when push is on.
+// service's Go client. For each notification it asks the user service, in
+// one call (Resolve), who of its recipients gets it now, on which of its
+// channels and at which addresses, or why not (a channel turned off, the
+// category declined, quiet hours, no address, a disabled account), and
+// prints what it would send: an email to the user's address, an SMS to
+// their phone, a push notification to each of their devices, an in-app
+// message. It keeps its own copy (a replica) of the users' names, which the
+// decision does not carry: filled once from the batch endpoint, then, with
+// -follow, kept up to date from the user service's change events (the HTTP
+// change feed, or RabbitMQ), whose changes it tells.
 //
 // Usage:
 //
-//	notifier [-subject S] USER_ID...                       notify each user once, and exit
-//	notifier -follow feed [-state FILE] USER_ID...         follow the HTTP change feed
-//	notifier -follow amqp://… [-state FILE] USER_ID...     follow the events in RabbitMQ
+//	notifier [-subject S] [-category C] [-channels L] USER_ID...   notify each user once, and exit
+//	notifier -follow feed [-state FILE] USER_ID...                 follow the HTTP change feed
+//	notifier -follow amqp://… [-state FILE] USER_ID...             follow the events in RabbitMQ
 //
 // With -follow, each line of standard input is a notification to send,
-// "USER_ID [TEXT]"; the changes applied to the replica are told on
-// standard error. USERSVC_URL and USERSVC_SERVICE_KEY name the user
-// service and the worker's service key.
+// "USER_ID [TEXT]"; the changes of the users served are told on standard
+// error. USERSVC_URL and USERSVC_SERVICE_KEY name the user service and the
+// worker's service key.
 package main
 
 import (
@@ -31,6 +34,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/client"
 )
 
@@ -73,6 +77,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	exchange := fs.String("exchange", orDefault(getenv("EVENTS_EXCHANGE"), "usersvc.events"), "RabbitMQ exchange of the user service's events (env EVENTS_EXCHANGE)")
 	queue := fs.String("queue", orDefault(getenv("NOTIFIER_QUEUE"), "usersvc-notifier"), "RabbitMQ queue of this worker, durable (env NOTIFIER_QUEUE)")
 	wait := fs.Duration("wait", client.DefaultFeedWait, "how long one poll of the change feed may wait for an event")
+	category := fs.String("category", getenv("NOTIFIER_CATEGORY"), "the category of the notifications, as the user service defines it; empty: none (env NOTIFIER_CATEGORY)")
+	channels := fs.String("channels", orDefault(getenv("NOTIFIER_CHANNELS"), "email,push"), "the channels the notifications may use, comma-separated: email, push, sms, in_app (env NOTIFIER_CHANNELS)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -92,20 +98,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return err
 	}
-	w := &worker{users: users, r: newReplica(fs.Args()), state: *state, log: stderr}
+	w := &worker{users: users, r: newReplica(fs.Args()), state: *state, log: stderr, category: *category}
+	for ch := range strings.SplitSeq(*channels, ",") {
+		if ch = strings.TrimSpace(ch); ch == "" {
+			continue
+		}
+		if !usersvc.ValidChannel(ch) {
+			fmt.Fprintf(stderr, "notifier: -channels: %q is not a channel: use email, push, sms, in_app\n", ch)
+			return errUsage
+		}
+		w.channels = append(w.channels, ch)
+	}
+	if len(w.channels) == 0 {
+		fmt.Fprintln(stderr, "notifier: -channels names no channel")
+		return errUsage
+	}
 	switch {
 	case *follow == "":
 		if err := w.r.fill(ctx, users, 0); err != nil {
 			return err
 		}
-		for _, id := range fs.Args() {
-			w.r.notify(stdout, id, *subject)
-		}
-		return nil
+		return w.notify(ctx, stdout, fs.Args(), *subject)
 	case *follow == "feed":
-		return serve(ctx, w.followFeed(*wait), w.r, stdin, stdout, *subject)
+		return serve(ctx, w.followFeed(*wait), w, stdin, stdout, *subject)
 	case strings.HasPrefix(*follow, "amqp://") || strings.HasPrefix(*follow, "amqps://"):
-		return serve(ctx, w.followAMQP(*follow, *exchange, *queue), w.r, stdin, stdout, *subject)
+		return serve(ctx, w.followAMQP(*follow, *exchange, *queue), w, stdin, stdout, *subject)
 	default:
 		fmt.Fprintf(stderr, "notifier: -follow must be \"feed\" or an amqp:// URL, not %q\n", *follow)
 		return errUsage
@@ -121,8 +138,9 @@ func orDefault(v, def string) string {
 
 // serve runs the follower and, once the replica is filled, sends a
 // notification for each line of stdin ("USER_ID [TEXT]"), until stdin ends
-// (nil), ctx ends (nil) or the follower fails.
-func serve(ctx context.Context, f follower, r *replica, stdin io.Reader, stdout io.Writer, subject string) error {
+// (nil), ctx ends (nil) or the follower fails. A notification the user
+// service cannot decide on now is told on the worker's log and skipped.
+func serve(ctx context.Context, f follower, w *worker, stdin io.Reader, stdout io.Writer, subject string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	readyc, done := make(chan struct{}), make(chan error, 1)
@@ -160,7 +178,9 @@ func serve(ctx context.Context, f follower, r *replica, stdin io.Reader, stdout 
 			if text = strings.TrimSpace(text); text == "" {
 				text = subject
 			}
-			r.notify(stdout, id, text)
+			if err := w.notify(ctx, stdout, []string{id}, text); err != nil {
+				fmt.Fprintf(w.log, "notification of %s: %v\n", id, err)
+			}
 		case err := <-done:
 			return err
 		case <-ctx.Done():

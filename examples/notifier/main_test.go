@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -113,14 +114,14 @@ func TestRun(t *testing.T) {
 	want := strings.Join([]string{
 		"user " + grace,
 		"  email to Grace Hopper <grace@example.com>: Dinner is ready",
-		"  push: off",
+		"  push: not sent (channel_off)",
 		"user " + ada,
-		"  email: off",
+		"  email: not sent (channel_off)",
 		"  push to apns:ada-tablet (ios): Dinner is ready",
 		"  push to fcm:ada-phone (android): Dinner is ready",
 		"user " + alan,
 		"  email to Alan Turing <alan@example.com>: Dinner is ready",
-		"  push: on, but no device is registered",
+		"  push: not sent (no_address)",
 		"user " + nobody,
 		"  no such user: nothing sent",
 		"user not-a-uuid",
@@ -130,6 +131,85 @@ func TestRun(t *testing.T) {
 	if out.String() != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), want)
 	}
+}
+
+// The decision is the service's: the category of the notification, every
+// channel, quiet hours in the user's time zone, a disabled account.
+func TestRunCategoryChannelsAndQuietHours(t *testing.T) {
+	s := newUserService(t)
+	ctx := t.Context()
+	root, err := s.accounts.CreateAdmin(ctx, usersvc.Registration{Email: "root@example.com", Name: "Root", Password: "Adm1n!Passw0rd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := account.Principal{UserID: root.ID, IsAdmin: true}
+	for _, c := range []usersvc.Category{
+		{Key: "marketing", Name: "Marketing", Commercial: true, Defaults: map[string]bool{usersvc.ChannelSMS: false}},
+		{Key: "security", Name: "Security", Required: true},
+	} {
+		if _, err := s.accounts.PutCategory(ctx, admin, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grace := s.add(t, "grace@example.com", "Grace Hopper", usersvc.DefaultPreferences(), "fcm:grace-phone")
+	phone, tz := "+14155550123", "Pacific/Kiritimati" // UTC+14 all year: its quiet hours always cover now
+	if _, err := s.accounts.UpdateProfile(ctx, admin, grace, usersvc.ProfilePatch{Phone: usersvc.Nullable[string]{Set: true, Value: &phone},
+		Timezone: usersvc.Nullable[string]{Set: true, Value: &tz}}); err != nil {
+		t.Fatal(err)
+	}
+	off := false
+	if _, err := s.accounts.UpdatePreferences(ctx, admin, grace, usersvc.PreferencesPatch{
+		Categories:    map[string]*usersvc.CategoryPatch{"marketing": {Channels: map[string]*bool{usersvc.ChannelEmail: &off}}},
+		SetQuietHours: true,
+		QuietHours:    quietAllDay(t, tz, []string{usersvc.ChannelPush}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ada := s.add(t, "ada@example.com", "Ada Lovelace", usersvc.DefaultPreferences())
+	if _, err := s.accounts.SetActive(ctx, admin, ada, false); err != nil {
+		t.Fatal(err)
+	}
+
+	notify := func(category string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := run(ctx, []string{"-category", category, "-channels", "email,push,sms,in_app", "-subject", "hi", grace, ada},
+			env(map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": serviceKey}), strings.NewReader(""), &out, &errOut)
+		if err != nil {
+			t.Fatalf("run: %v (%s)", err, errOut.String())
+		}
+		return out.String()
+	}
+	got := notify("marketing")
+	for _, want := range []string{
+		"user " + grace + "\n  email: not sent (category_off)\n  push: quiet hours, to send after ",
+		"\n  sms: not sent (category_off)\n  in_app: hi\nuser " + ada + "\n  account disabled: nothing sent\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("marketing:\n%s\nwant it to hold:\n%s", got, want)
+		}
+	}
+	// A required category ignores her choices and her quiet hours.
+	got = notify("security")
+	want := "user " + grace + "\n  email to Grace Hopper <grace@example.com>: hi\n  push to fcm:grace-phone (android): hi\n" +
+		"  sms to +14155550123: hi\n  in_app: hi\nuser " + ada + "\n  account disabled: nothing sent\n"
+	if got != want {
+		t.Errorf("security:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// quietAllDay returns quiet hours on channels that end two minutes after
+// the present minute in zone tz and start a minute later: they cover now,
+// and the minute or two a test takes.
+func quietAllDay(t *testing.T, tz string, channels []string) *usersvc.QuietHours {
+	t.Helper()
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().In(loc)
+	minute := now.Hour()*60 + now.Minute()
+	return &usersvc.QuietHours{Start: usersvc.ClockTime((minute + 3) % (24 * 60)), End: usersvc.ClockTime((minute + 2) % (24 * 60)), Channels: channels}
 }
 
 func TestRunFlagsOverTheEnvironment(t *testing.T) {
@@ -161,6 +241,8 @@ func TestRunFailures(t *testing.T) {
 		{"unknown flag", []string{"-nope", id}, nil, errUsage},
 		{"wrong key", []string{id}, map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": "wrong-key-0123456789"}, client.ErrUnauthorized},
 		{"unknown source", []string{"-follow", "kafka://localhost", id}, map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": serviceKey}, errUsage},
+		{"unknown channel", []string{"-channels", "email,fax", id}, map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": serviceKey}, errUsage},
+		{"unknown category", []string{"-category", "nope", id}, map[string]string{"USERSVC_URL": s.url, "USERSVC_SERVICE_KEY": serviceKey}, client.ErrInvalid},
 	} {
 		err := run(ctx, tc.args, env(tc.env), strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
 		if !errors.Is(err, tc.want) {

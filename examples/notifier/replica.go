@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,10 +17,13 @@ import (
 	"github.com/usersvc/usersvc/client"
 )
 
-// replica is the worker's own copy of what it needs of the users it serves:
-// their address, their preferences and their devices. It is filled once
-// from the batch endpoint and then kept up to date from the change events,
-// so that a notification needs no call to the user service.
+// replica is the worker's own copy of what it needs of the users it serves
+// and the service's decision does not carry: their name, for the greeting
+// of an email. It is filled once from the batch endpoint and, with
+// -follow, kept up to date from the change events. Whom to notify, on
+// which channels and at which addresses is not in it: the service decides
+// that at the moment of sending (Resolve), since quiet hours depend on the
+// moment and categories on the message.
 type replica struct {
 	mu sync.Mutex
 	// state is what a state file keeps.
@@ -44,23 +45,12 @@ type replicaState struct {
 type localUser struct {
 	// Exists is false for an id that names no user (never registered, or
 	// deleted).
-	Exists      bool                `json:"exists"`
-	Active      bool                `json:"active"`
-	Email       string              `json:"email,omitempty"`
-	Name        string              `json:"name,omitempty"`
-	Preferences usersvc.Preferences `json:"preferences"`
-	// Devices are the push devices, most recently registered first.
-	Devices []localDevice `json:"devices,omitempty"`
+	Exists bool   `json:"exists"`
+	Name   string `json:"name,omitempty"`
 	// Position is that of the last event applied to the user: an event at
 	// or before it is a repeat (brokers deliver at least once) or older
 	// than what the batch endpoint showed, and is skipped.
 	Position int64 `json:"position"`
-}
-
-type localDevice struct {
-	ID         string `json:"id"`
-	PushToken  string `json:"push_token"`
-	DeviceType string `json:"device_type"`
 }
 
 func newReplica(ids []string) *replica {
@@ -105,11 +95,7 @@ func (r *replica) fill(ctx context.Context, users *client.Client, position int64
 		}
 		r.mu.Lock()
 		for _, u := range b.Users {
-			lu := &localUser{Exists: true, Active: true, Email: u.Email, Name: u.Name, Preferences: u.Preferences, Position: position}
-			for _, d := range u.PushTokens {
-				lu.Devices = append(lu.Devices, localDevice{ID: d.ID, PushToken: d.PushToken, DeviceType: d.DeviceType})
-			}
-			r.state.Users[u.ID] = lu
+			r.state.Users[u.ID] = &localUser{Exists: true, Name: u.Name, Position: position}
 		}
 		for _, id := range b.NotFound {
 			r.state.Users[id] = &localUser{Position: position}
@@ -120,10 +106,10 @@ func (r *replica) fill(ctx context.Context, users *client.Client, position int64
 	return nil
 }
 
-// apply brings the replica up to date with ev and returns a line saying
-// what changed, or "" when nothing did (an event of another user, a repeat,
-// a change the worker does not care about). Events of a type it does not
-// know are skipped.
+// apply brings the replica up to date with ev and returns a line telling
+// the change of a served user, or "" for a change the worker does not care
+// about (an event of another user, a repeat, a session event). Events of a
+// type it does not know are skipped.
 func (r *replica) apply(ev usersvc.Event) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -150,7 +136,7 @@ func (r *replica) apply(ev usersvc.Event) (string, error) {
 	change := ""
 	switch d := data.(type) {
 	case usersvc.UserEventData:
-		u.Exists, u.Active, u.Email, u.Name, u.Preferences = true, d.IsActive, d.Email, d.Name, d.Preferences
+		u.Exists, u.Name = true, d.Name
 		change = fmt.Sprintf("%s <%s>, active %t, %s", d.Name, d.Email, d.IsActive, prefsString(d.Preferences))
 	case usersvc.UserIDEventData:
 		if ev.Type != usersvc.EventUserDeleted {
@@ -159,18 +145,14 @@ func (r *replica) apply(ev usersvc.Event) (string, error) {
 		*u = localUser{Position: ev.Position}
 		change = "deleted"
 	case usersvc.PreferencesEventData:
-		u.Preferences = d.Preferences
 		change = prefsString(d.Preferences)
 	case usersvc.DeviceEventData:
-		u.Devices = slices.DeleteFunc(u.Devices, func(x localDevice) bool { return x.ID == d.ID })
 		if ev.Type == usersvc.EventDeviceRegistered {
-			u.Devices = slices.Insert(u.Devices, 0, localDevice{ID: d.ID, PushToken: d.PushToken, DeviceType: d.DeviceType})
 			change = fmt.Sprintf("device %s (%s) registered", d.PushToken, d.DeviceType)
 		} else {
 			change = fmt.Sprintf("device %s removed", d.PushToken)
 		}
 	case usersvc.PushTokenInvalidatedEventData:
-		u.Devices = slices.DeleteFunc(u.Devices, func(x localDevice) bool { return x.PushToken == d.PushToken })
 		change = fmt.Sprintf("push token %s invalidated (%s)", d.PushToken, d.Reason)
 	default:
 		return "", nil // sessions.revoked: nothing to send changes
@@ -178,9 +160,10 @@ func (r *replica) apply(ev usersvc.Event) (string, error) {
 	return fmt.Sprintf("user %s: %s (%s, position %d)", ev.Subject, change, strings.TrimPrefix(ev.Type, "usersvc."), ev.Position), nil
 }
 
+// prefsString tells the channel switches of p.
 func prefsString(p usersvc.Preferences) string {
 	onOff := map[bool]string{true: "on", false: "off"}
-	return "email " + onOff[p.Email] + ", push " + onOff[p.Push]
+	return fmt.Sprintf("email %s, push %s, sms %s, in_app %s", onOff[p.Email], onOff[p.Push], onOff[p.SMS], onOff[p.InApp])
 }
 
 // cursor is the position of the last event of the feed applied.
@@ -190,43 +173,14 @@ func (r *replica) cursor() int64 {
 	return r.state.Cursor
 }
 
-// notify writes what would be sent to the user id, from the replica only,
-// in one write.
-func (r *replica) notify(w io.Writer, id, subject string) {
-	var out bytes.Buffer
-	defer func() { w.Write(out.Bytes()) }()
+// name returns the name of the user id as the replica knows it, or "".
+func (r *replica) name(id string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	id = canonicalID(id)
-	fmt.Fprintf(&out, "user %s\n", id)
-	u := r.state.Users[id]
-	switch {
-	case u == nil:
-		fmt.Fprintln(&out, "  not a user this worker serves: nothing sent")
-		return
-	case !u.Exists:
-		fmt.Fprintln(&out, "  no such user: nothing sent")
-		return
-	case !u.Active:
-		fmt.Fprintln(&out, "  account disabled: nothing sent")
-		return
+	if u := r.state.Users[id]; u != nil && u.Exists {
+		return u.Name
 	}
-	if u.Preferences.Email {
-		fmt.Fprintf(&out, "  email to %s <%s>: %s\n", u.Name, u.Email, subject)
-	} else {
-		fmt.Fprintln(&out, "  email: off")
-	}
-	switch {
-	case !u.Preferences.Push:
-		fmt.Fprintln(&out, "  push: off")
-	case len(u.Devices) == 0:
-		fmt.Fprintln(&out, "  push: on, but no device is registered")
-	}
-	if u.Preferences.Push {
-		for _, d := range u.Devices {
-			fmt.Fprintf(&out, "  push to %s (%s): %s\n", d.PushToken, d.DeviceType, subject)
-		}
-	}
+	return ""
 }
 
 // load reads the replica from a state file; it reports false when there is

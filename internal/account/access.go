@@ -119,7 +119,7 @@ func ParseServiceKeys(s string) (ServiceKeys, error) {
 func addScopes(k *ServiceKey, s string) error {
 	for sc := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == ';' || r == '+' || r == ' ' }) {
 		switch sc {
-		case ScopeUsersRead, ScopePushTokensInvalidate, ScopeEventsRead:
+		case ScopeUsersRead, ScopePushTokensInvalidate, ScopeEventsRead, ScopeCategoriesWrite:
 			if !slices.Contains(k.Scopes, sc) {
 				k.Scopes = append(k.Scopes, sc)
 			}

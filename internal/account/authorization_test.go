@@ -67,7 +67,7 @@ var useCases = []struct {
 	}},
 	{"get preferences", func(ctx context.Context, s *account.Service, p account.Principal, t target) error {
 		prefs, err := s.Preferences(ctx, p, t.id)
-		if err == nil && prefs != usersvc.DefaultPreferences() {
+		if err == nil && !prefs.Equal(usersvc.DefaultPreferences()) {
 			return fmt.Errorf("preferences %+v", prefs)
 		}
 		return err
@@ -113,7 +113,7 @@ var useCases = []struct {
 		return err
 	}},
 	{"change name", func(ctx context.Context, s *account.Service, p account.Principal, t target) error {
-		u, err := s.UpdateName(ctx, p, t.id, "Renamed Tester")
+		u, err := s.UpdateProfile(ctx, p, t.id, usersvc.ProfilePatch{Name: new("Renamed Tester")})
 		if err == nil && u.Name != "Renamed Tester" {
 			return fmt.Errorf("name %q", u.Name)
 		}

@@ -65,6 +65,16 @@ func (s *Service) BatchUsers(ctx context.Context, p Principal, ids []string) ([]
 		return nil, nil, err
 	}
 	fe := usersvc.FieldErrors{}
+	want := checkUserIDs(ids, fe)
+	if err := fe.Err(); err != nil {
+		return nil, nil, err
+	}
+	return s.usersWithDevices(ctx, want, true)
+}
+
+// checkUserIDs checks a batch of ids (1 to MaxBatchUsers canonical UUIDs)
+// into fe under "user_ids" and returns them without repeats, in order.
+func checkUserIDs(ids []string, fe usersvc.FieldErrors) []string {
 	switch {
 	case len(ids) == 0:
 		fe.Add("user_ids", "Must hold at least one id")
@@ -84,9 +94,13 @@ func (s *Service) BatchUsers(ctx context.Context, p Principal, ids []string) ([]
 			want = append(want, c)
 		}
 	}
-	if err := fe.Err(); err != nil {
-		return nil, nil, err
-	}
+	return want
+}
+
+// usersWithDevices looks up the users of ids, in the order of ids, with
+// their devices when withDevices (one query each), and lists the ids not
+// found.
+func (s *Service) usersWithDevices(ctx context.Context, want []string, withDevices bool) ([]UserWithDevices, []string, error) {
 	users, err := s.users.UsersByIDs(ctx, want)
 	if err != nil {
 		return nil, nil, err
@@ -95,9 +109,11 @@ func (s *Service) BatchUsers(ctx context.Context, p Principal, ids []string) ([]
 	for i, u := range users {
 		found[i] = u.ID
 	}
-	devices, err := s.devices.DevicesOfUsers(ctx, found)
-	if err != nil {
-		return nil, nil, err
+	var devices map[string][]usersvc.Device
+	if withDevices {
+		if devices, err = s.devices.DevicesOfUsers(ctx, found); err != nil {
+			return nil, nil, err
+		}
 	}
 	byID := make(map[string]usersvc.User, len(users))
 	for _, u := range users {

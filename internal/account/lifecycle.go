@@ -19,26 +19,28 @@ const (
 // password given to ChangePassword.
 const EventPasswordChangeFailed = "password_change_failed"
 
-// UpdateName changes the user's name (the user, or an admin), validated as
-// on registration, and returns the user as it now is.
-func (s *Service) UpdateName(ctx context.Context, p Principal, userID, name string) (*usersvc.User, error) {
+// UpdateProfile changes the user's name, phone, locale and time zone (the
+// user, or an admin), validated as on registration, and returns the user
+// as it now is. An empty patch is EInvalid.
+func (s *Service) UpdateProfile(ctx context.Context, p Principal, userID string, patch usersvc.ProfilePatch) (*usersvc.User, error) {
 	if err := s.authorize(ctx, p, userID, Write); err != nil {
 		return nil, err
 	}
-	name, msgs := usersvc.CheckName(name)
-	fe := usersvc.FieldErrors{}
-	for _, m := range msgs {
-		fe.Add("name", m)
+	if patch.Empty() {
+		return nil, usersvc.Errorf(usersvc.EInvalid, MsgEmptyProfile)
 	}
-	if err := fe.Err(); err != nil {
+	if err := patch.Validate(usersvc.FieldErrors{}); err != nil {
 		return nil, err
 	}
-	u, err := s.users.UpdateName(ctx, userID, name, s.clock())
+	u, err := s.users.UpdateProfile(ctx, userID, patch, s.clock())
 	if err != nil {
 		return nil, notFound(err)
 	}
 	return u, nil
 }
+
+// MsgEmptyProfile is the message of a profile update that names no known key.
+const MsgEmptyProfile = "At least one of name, phone, locale, timezone is required"
 
 // PasswordChange is the input of ChangePassword. Keep, when set, is a
 // refresh token of the caller whose session survives the change; every

@@ -16,6 +16,7 @@ type Store interface {
 	Devices
 	Sessions
 	Events
+	Categories
 }
 
 // Users keeps users. Implementations hold no business rules: they store,
@@ -47,8 +48,9 @@ type Users interface {
 	ChangePassword(ctx context.Context, userID, hash, keepFamily string, now time.Time) (int, error)
 	// UpdatePreferences applies patch atomically and returns the result, or ENotFound.
 	UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch, now time.Time) (usersvc.Preferences, error)
-	// UpdateName changes the user's name, or ENotFound.
-	UpdateName(ctx context.Context, userID, name string, now time.Time) (*usersvc.User, error)
+	// UpdateProfile changes the user's name, phone, locale and time zone
+	// as the patch says, and returns the user as it now is, or ENotFound.
+	UpdateProfile(ctx context.Context, userID string, patch usersvc.ProfilePatch, now time.Time) (*usersvc.User, error)
 	// SetActive enables or disables the user, or ENotFound. Disabling also
 	// moves the credential version on and revokes every refresh family of
 	// the user.
@@ -61,6 +63,20 @@ type Users interface {
 	// UsersByIDs returns the users among ids that exist, in no set order,
 	// with a constant number of queries whatever the number of ids.
 	UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, error)
+}
+
+// Categories keeps the operator's notification categories, under the
+// rules of Users.
+type Categories interface {
+	// Categories returns every category, by key.
+	Categories(ctx context.Context) ([]usersvc.Category, error)
+	// Category returns the category with key, or ENotFound.
+	Category(ctx context.Context, key string) (*usersvc.Category, error)
+	// PutCategory creates or replaces c (by key), sets its timestamps and
+	// reports whether it created it.
+	PutCategory(ctx context.Context, c *usersvc.Category, now time.Time) (created bool, err error)
+	// DeleteCategory removes the category, or ENotFound.
+	DeleteCategory(ctx context.Context, key string) error
 }
 
 // Devices keeps the push-token records of users, under the rules of Users.

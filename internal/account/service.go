@@ -34,6 +34,8 @@ type Service struct {
 	devices   Devices
 	sessions  Sessions
 	events    Events
+	cats      Categories
+	unsub     UnsubscribeTokens
 	hasher    Hasher
 	tokens    Tokens
 	keys      ServiceKeys
@@ -73,6 +75,9 @@ type Options struct {
 	// SessionRefreshed, SessionRetried, SessionReuseRevoked), for example
 	// to count them.
 	OnSession func(event string)
+	// Unsubscribe signs and verifies one-click unsubscribe tokens; nil
+	// turns one-click unsubscribe off (EUnavailable).
+	Unsubscribe UnsubscribeTokens
 }
 
 // Session events.
@@ -100,6 +105,8 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		devices:   store,
 		sessions:  store,
 		events:    store,
+		cats:      store,
+		unsub:     opts.Unsubscribe,
 		hasher:    hasher,
 		tokens:    tokens,
 		keys:      opts.ServiceKeys,
@@ -151,6 +158,9 @@ func (s *Service) create(ctx context.Context, reg usersvc.Registration, admin bo
 	if err := reg.Validate(usersvc.FieldErrors{}); err != nil {
 		return nil, err
 	}
+	if err := s.checkCategories(ctx, "preferences.", reg.Preferences); err != nil {
+		return nil, err
+	}
 	if err := s.registerAllowed(ctx, reg.Email); err != nil {
 		return nil, err
 	}
@@ -166,6 +176,9 @@ func (s *Service) create(ctx context.Context, reg usersvc.Registration, admin bo
 		PushToken:   reg.PushToken,
 		Preferences: reg.Preferences.Apply(usersvc.DefaultPreferences()),
 		IsAdmin:     admin,
+		Phone:       reg.Profile.Phone.Value,
+		Locale:      reg.Profile.Locale.Value,
+		Timezone:    reg.Profile.Timezone.Value,
 		IsActive:    true,
 		CreatedAt:   now,
 		UpdatedAt:   now,

@@ -45,13 +45,39 @@ func (s *Service) UpdatePreferences(ctx context.Context, p Principal, userID str
 		return usersvc.Preferences{}, err
 	}
 	if patch.Empty() {
-		return usersvc.Preferences{}, usersvc.Errorf(usersvc.EInvalid, "At least one of email, push is required")
+		return usersvc.Preferences{}, usersvc.Errorf(usersvc.EInvalid, MsgEmptyPreferences)
+	}
+	if err := patch.Validate("", usersvc.FieldErrors{}); err != nil {
+		return usersvc.Preferences{}, err
+	}
+	if err := s.checkCategories(ctx, "", patch); err != nil {
+		return usersvc.Preferences{}, err
 	}
 	prefs, err := s.users.UpdatePreferences(ctx, userID, patch, s.clock())
 	if err != nil {
 		return usersvc.Preferences{}, notFound(err)
 	}
 	return prefs, nil
+}
+
+// MsgEmptyPreferences is the message of a preferences update that names no known key.
+const MsgEmptyPreferences = "At least one of email, push, sms, in_app, categories, quiet_hours is required"
+
+// checkCategories checks the categories a patch names against the defined
+// ones (read only when the patch names any), naming the fields under prefix.
+func (s *Service) checkCategories(ctx context.Context, prefix string, patch usersvc.PreferencesPatch) error {
+	if len(patch.Categories) == 0 {
+		return nil
+	}
+	cats, err := s.cats.Categories(ctx)
+	if err != nil {
+		return err
+	}
+	defined := make(map[string]*usersvc.Category, len(cats))
+	for i := range cats {
+		defined[cats[i].Key] = &cats[i]
+	}
+	return patch.CheckCategories(prefix, defined, usersvc.FieldErrors{})
 }
 
 // UpdatePushToken registers (or, with a nil token, clears) the user's push

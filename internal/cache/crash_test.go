@@ -61,7 +61,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	s := cache.Wrap(st, c)
 	s.AfterCommit = func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
-	if _, err := s.UpdateName(ctx, os.Getenv(envCrashUser), "Renamed Before Dying", time.Now()); err != nil {
+	if _, err := s.UpdateProfile(ctx, os.Getenv(envCrashUser), usersvc.ProfilePatch{Name: new("Renamed Before Dying")}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	t.Fatal("the child outlived its commit")

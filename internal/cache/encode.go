@@ -11,44 +11,66 @@ import (
 // here (and the key prefix's version changed if old values would decode
 // wrongly).
 type userJSON struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	PushToken *string   `json:"push_token,omitempty"`
-	PrefEmail bool      `json:"pref_email"`
-	PrefPush  bool      `json:"pref_push"`
-	IsAdmin   bool      `json:"is_admin"`
-	IsActive  bool      `json:"is_active"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string  `json:"id"`
+	Email     string  `json:"email"`
+	Name      string  `json:"name"`
+	PushToken *string `json:"push_token,omitempty"`
+	Phone     *string `json:"phone,omitempty"`
+	Locale    *string `json:"locale,omitempty"`
+	Timezone  *string `json:"timezone,omitempty"`
+	PrefEmail bool    `json:"pref_email"`
+	PrefPush  bool    `json:"pref_push"`
+	PrefSMS   bool    `json:"pref_sms"`
+	PrefInApp bool    `json:"pref_in_app"`
+	// Categories and QuietHours are the user's, as usersvc encodes them.
+	Categories map[string]usersvc.CategoryChoice `json:"categories,omitempty"`
+	QuietHours *usersvc.QuietHours               `json:"quiet_hours,omitempty"`
+	IsAdmin    bool                              `json:"is_admin"`
+	IsActive   bool                              `json:"is_active"`
+	CreatedAt  time.Time                         `json:"created_at"`
+	UpdatedAt  time.Time                         `json:"updated_at"`
 }
 
 func newUserJSON(u *usersvc.User) userJSON {
 	return userJSON{
-		ID:        u.ID,
-		Email:     u.Email,
-		Name:      u.Name,
-		PushToken: u.PushToken,
-		PrefEmail: u.Preferences.Email,
-		PrefPush:  u.Preferences.Push,
-		IsAdmin:   u.IsAdmin,
-		IsActive:  u.IsActive,
-		CreatedAt: u.CreatedAt.UTC(),
-		UpdatedAt: u.UpdatedAt.UTC(),
+		ID:         u.ID,
+		Email:      u.Email,
+		Name:       u.Name,
+		PushToken:  u.PushToken,
+		Phone:      u.Phone,
+		Locale:     u.Locale,
+		Timezone:   u.Timezone,
+		PrefEmail:  u.Preferences.Email,
+		PrefPush:   u.Preferences.Push,
+		PrefSMS:    u.Preferences.SMS,
+		PrefInApp:  u.Preferences.InApp,
+		Categories: u.Preferences.Categories,
+		QuietHours: u.Preferences.QuietHours,
+		IsAdmin:    u.IsAdmin,
+		IsActive:   u.IsActive,
+		CreatedAt:  u.CreatedAt.UTC(),
+		UpdatedAt:  u.UpdatedAt.UTC(),
 	}
 }
 
 func (v *userJSON) user() *usersvc.User {
+	if v.Categories == nil {
+		v.Categories = map[string]usersvc.CategoryChoice{}
+	}
 	return &usersvc.User{
-		ID:          v.ID,
-		Email:       v.Email,
-		Name:        v.Name,
-		PushToken:   v.PushToken,
-		Preferences: usersvc.Preferences{Email: v.PrefEmail, Push: v.PrefPush},
-		IsAdmin:     v.IsAdmin,
-		IsActive:    v.IsActive,
-		CreatedAt:   v.CreatedAt.UTC(),
-		UpdatedAt:   v.UpdatedAt.UTC(),
+		ID:        v.ID,
+		Email:     v.Email,
+		Name:      v.Name,
+		PushToken: v.PushToken,
+		Phone:     v.Phone,
+		Locale:    v.Locale,
+		Timezone:  v.Timezone,
+		Preferences: usersvc.Preferences{Email: v.PrefEmail, Push: v.PrefPush, SMS: v.PrefSMS, InApp: v.PrefInApp,
+			Categories: v.Categories, QuietHours: v.QuietHours},
+		IsAdmin:   v.IsAdmin,
+		IsActive:  v.IsActive,
+		CreatedAt: v.CreatedAt.UTC(),
+		UpdatedAt: v.UpdatedAt.UTC(),
 	}
 }
 

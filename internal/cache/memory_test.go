@@ -73,7 +73,7 @@ func TestMemoryReadThrough(t *testing.T) {
 	if !ok {
 		t.Fatal("miss after StoreUser")
 	}
-	if *got.PushToken != *u.PushToken || got.Email != u.Email || got.Preferences != u.Preferences {
+	if *got.PushToken != *u.PushToken || got.Email != u.Email || !got.Preferences.Equal(u.Preferences) {
 		t.Fatalf("got %+v, want %+v", got, u)
 	}
 	c.ForgetUser(ctx, "a")

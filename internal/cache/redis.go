@@ -27,7 +27,7 @@ const (
 
 // Defaults of RedisOptions.
 const (
-	DefaultPrefix  = "usersvc:v1:"
+	DefaultPrefix  = "usersvc:v2:"
 	DefaultTimeout = 50 * time.Millisecond
 )
 
@@ -58,7 +58,7 @@ type RedisOptions struct {
 //
 // # Layout
 //
-// Under Prefix (default "usersvc:v1:"):
+// Under Prefix (default "usersvc:v2:"):
 //
 //	gen            the generation: "<run_id of the Redis server>.<random>"
 //	user:<id>      "v:<gen>:<JSON of the user>", a tombstone "t:<random>"

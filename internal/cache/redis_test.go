@@ -72,7 +72,7 @@ func TestRedisReadThrough(t *testing.T) {
 		t.Fatal("miss after StoreUser")
 	}
 	if got.ID != u.ID || got.Email != u.Email || got.Name != u.Name || *got.PushToken != *u.PushToken ||
-		got.Preferences != u.Preferences || got.IsAdmin != u.IsAdmin || got.IsActive != u.IsActive ||
+		!got.Preferences.Equal(u.Preferences) || got.IsAdmin != u.IsAdmin || got.IsActive != u.IsActive ||
 		!got.CreatedAt.Equal(u.CreatedAt) || !got.UpdatedAt.Equal(u.UpdatedAt) {
 		t.Fatalf("got %+v, want %+v", got, u)
 	}
@@ -148,7 +148,7 @@ func TestRedisEncoding(t *testing.T) {
 	if err := json.Unmarshal([]byte(s[strings.Index(s[2:], ":")+3:]), &fields); err != nil {
 		t.Fatalf("value %q: %v", s, err)
 	}
-	want := []string{"created_at", "email", "id", "is_active", "is_admin", "name", "pref_email", "pref_push", "push_token", "updated_at"}
+	want := []string{"created_at", "email", "id", "is_active", "is_admin", "name", "pref_email", "pref_in_app", "pref_push", "pref_sms", "push_token", "updated_at"}
 	if got := slices.Sorted(maps.Keys(fields)); !slices.Equal(got, want) {
 		t.Fatalf("cached fields = %v, want %v", got, want)
 	}

@@ -223,10 +223,10 @@ func (s *Store) UpdatePreferences(ctx context.Context, userID string, patch user
 	return p, err
 }
 
-// UpdateName changes the user's name.
-func (s *Store) UpdateName(ctx context.Context, userID, name string, now time.Time) (u *usersvc.User, err error) {
+// UpdateProfile changes the user's name, phone, locale and time zone.
+func (s *Store) UpdateProfile(ctx context.Context, userID string, patch usersvc.ProfilePatch, now time.Time) (u *usersvc.User, err error) {
 	err = s.write(ctx, one(userID), nil, func() ([]string, error) {
-		u, err = s.Inner.UpdateName(ctx, userID, name, now)
+		u, err = s.Inner.UpdateProfile(ctx, userID, patch, now)
 		return nil, err
 	})
 	return u, err

@@ -95,7 +95,7 @@ func matchSource(t *testing.T, src *pgx.Conn, st *sqlstore.Store) {
 		}
 		exp := usersvc.User{
 			ID: want.ID, Email: strings.ToLower(want.Email), Name: want.Name, PushToken: want.PushToken,
-			Preferences: usersvc.Preferences{Email: prefs["email"], Push: prefs["push"]},
+			Preferences: usersvc.Preferences{Email: prefs["email"], Push: prefs["push"], SMS: true, InApp: true},
 			IsAdmin:     want.Admin, IsActive: want.Active,
 			CreatedAt: want.CreatedAt.UTC(), UpdatedAt: want.UpdatedAt.UTC(),
 		}
@@ -158,7 +158,7 @@ func matchSource(t *testing.T, src *pgx.Conn, st *sqlstore.Store) {
 
 func sameUser(a, b usersvc.User) bool {
 	return a.ID == b.ID && a.Email == b.Email && a.Name == b.Name && deref(a.PushToken) == deref(b.PushToken) &&
-		(a.PushToken == nil) == (b.PushToken == nil) && a.Preferences == b.Preferences &&
+		(a.PushToken == nil) == (b.PushToken == nil) && a.Preferences.Equal(b.Preferences) &&
 		a.IsAdmin == b.IsAdmin && a.IsActive == b.IsActive &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt)
 }
@@ -182,7 +182,7 @@ func matchReadme(t *testing.T, st *sqlstore.Store) {
 		return u
 	}
 	grace := user(graceID)
-	if grace.Preferences != (usersvc.Preferences{Email: false, Push: true}) {
+	if !grace.Preferences.Equal(usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}) {
 		t.Errorf("grace preferences = %+v, want email off", grace.Preferences)
 	}
 	if deref(grace.PushToken) != "apns_0a1b2c3d4e5f" {
@@ -201,7 +201,7 @@ func matchReadme(t *testing.T, st *sqlstore.Store) {
 			t.Errorf("grace device %d = %+v, want %+v", i, d, want)
 		}
 	}
-	if ada := user(adaID); ada.Preferences != (usersvc.Preferences{Email: true, Push: false}) {
+	if ada := user(adaID); !ada.Preferences.Equal(usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}) {
 		t.Errorf("ada preferences = %+v, want push off", ada.Preferences)
 	}
 	if alan := user(alanID); alan.Email != "alan.turing@example.org" {
@@ -518,10 +518,10 @@ func TestBadRows(t *testing.T) {
 		if want := *date("2024-05-01T10:00:00.123456Z"); !nt.CreatedAt.Equal(want) || !nt.UpdatedAt.Equal(want) {
 			t.Errorf("null timestamps = %v, %v; want last_login %v", nt.CreatedAt, nt.UpdatedAt, want)
 		}
-		if nt.Preferences != (usersvc.Preferences{Email: false, Push: true}) {
+		if !nt.Preferences.Equal(usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}) {
 			t.Errorf("preferences from users_notificationpreferences = %+v, want email off", nt.Preferences)
 		}
-		if p := user(partialID).Preferences; p != (usersvc.Preferences{Email: false, Push: true}) {
+		if p := user(partialID).Preferences; !p.Equal(usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}) {
 			t.Errorf("partial preferences = %+v, want push defaulting to true", p)
 		}
 		web := user(webID)

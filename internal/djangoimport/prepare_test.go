@@ -34,7 +34,7 @@ func TestParsePreferences(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || prefs != (usersvc.Preferences{Email: c.email, Push: c.push}) || named != c.named {
+		if err != nil || !prefs.Equal(usersvc.Preferences{Email: c.email, Push: c.push, SMS: true, InApp: true}) || named != c.named {
 			t.Errorf("parsePreferences(%s) = %+v, %v, %v; want email %v push %v named %v", c.raw, prefs, named, err, c.email, c.push, c.named)
 		}
 	}
@@ -44,12 +44,12 @@ func TestPreferencesFallBackToTheirTable(t *testing.T) {
 	f := false
 	notify := map[string]notificationPreferences{"u1": {Email: &f}}
 	for raw, want := range map[string]usersvc.Preferences{
-		`{}`:              {Email: false, Push: true},
-		`{"email": true}`: {Email: true, Push: true},
+		`{}`:              {Email: false, Push: true, SMS: true, InApp: true},
+		`{"email": true}`: {Email: true, Push: true, SMS: true, InApp: true},
 	} {
 		u := &djangoUser{ID: "u1", Preferences: &raw}
 		got, err := preferences(u, notify)
-		if err != nil || got != want {
+		if err != nil || !got.Equal(want) {
 			t.Errorf("preferences(%s) = %+v, %v; want %+v", raw, got, err, want)
 		}
 	}

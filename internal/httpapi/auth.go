@@ -20,8 +20,9 @@ func handleRegister(accounts *account.Service) handlerFunc {
 		reg.Password = usersvc.Password(pw)
 		reg.Name, _ = f.str("name", true)
 		reg.PushToken = f.nullableStr("push_token")
+		reg.Profile = f.profile()
 		if p := f.object("preferences"); p != nil {
-			reg.Preferences = usersvc.PreferencesPatch{Email: p.boolean("email"), Push: p.boolean("push")}
+			reg.Preferences = p.preferencesPatch()
 			p.unknown()
 		}
 		f.unknown()

@@ -7,7 +7,8 @@ import (
 	"github.com/usersvc/usersvc/internal/account"
 )
 
-// handleUpdateUser changes a user's name: PATCH /api/v1/users/{user_id}.
+// handleUpdateUser changes a user's name, phone, locale and time zone:
+// PATCH /api/v1/users/{user_id}.
 func handleUpdateUser(accounts *account.Service) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		p, id := principalOf(r), pathUserID(r)
@@ -16,19 +17,18 @@ func handleUpdateUser(accounts *account.Service) handlerFunc {
 			return err
 		}
 		f := newFields(m)
-		name, ok := f.str("name", true)
+		patch := f.profile()
+		if name, ok := f.str("name", false); ok {
+			patch.Name = &name
+		} else if v, present := f.m["name"]; present && string(v) == "null" {
+			f.add("name", usersvc.MsgRequired) // a name cannot be cleared
+		}
 		f.unknown()
-		if ok && len(f.fe) > 0 {
-			// Report the name's own problems with the others.
-			_, msgs := usersvc.CheckName(name)
-			for _, msg := range msgs {
-				f.add("name", msg)
-			}
+		if len(f.fe) > 0 {
+			// Report the fields' own problems with the others.
+			return patch.Validate(f.fe)
 		}
-		if err := f.err(); err != nil {
-			return err
-		}
-		u, err := accounts.UpdateName(r.Context(), p, id, name)
+		u, err := accounts.UpdateProfile(r.Context(), p, id, patch)
 		if err != nil {
 			return err
 		}

@@ -63,10 +63,11 @@ func TestLifecycleUpdateName(t *testing.T) {
 		"invalid characters": {map[string]any{"name": "R2-D2"}, map[string]string{"name": usersvc.MsgNameInvalid}},
 		"too long":           {map[string]any{"name": strings.Repeat("a", 256)}, map[string]string{"name": usersvc.MsgNameTooLong}},
 		"blank":              {map[string]any{"name": "   "}, map[string]string{"name": usersvc.MsgRequired}},
-		"missing":            {map[string]any{}, map[string]string{"name": usersvc.MsgRequired}},
 		"null":               {map[string]any{"name": nil}, map[string]string{"name": usersvc.MsgRequired}},
 		"not a string":       {map[string]any{"name": 7}, map[string]string{"name": usersvc.MsgNotString}},
 		"privileged key":     {map[string]any{"name": "Ok Name", "is_admin": true}, map[string]string{"is_admin": usersvc.MsgUnknownField}},
+		"bad profile": {map[string]any{"phone": "030 1234567", "locale": "xx-!!", "timezone": "Mars/Olympus"}, map[string]string{
+			"phone": usersvc.MsgPhone, "locale": usersvc.MsgLocale, "timezone": usersvc.MsgTimezone}},
 		"email is not changed here": {map[string]any{"name": "R2", "email": "x@example.com"},
 			map[string]string{"email": usersvc.MsgUnknownField, "name": usersvc.MsgNameInvalid}},
 	} {
@@ -83,6 +84,9 @@ func TestLifecycleUpdateName(t *testing.T) {
 				}
 			}
 		})
+	}
+	if r := h.do("PATCH", lcUserPath(alice.ID), map[string]any{}, bearer(alice.Access)...); r.Status != http.StatusBadRequest || r.str("message") != account.MsgEmptyProfile {
+		t.Errorf("an empty patch: %d %s", r.Status, r.Raw)
 	}
 	expect(t, h.do("PATCH", lcUserPath(alice.ID), `{"name": "A", "name": "B"}`, bearer(alice.Access)...), http.StatusBadRequest, "")
 	expect(t, h.do("PATCH", lcUserPath(alice.ID), `name=A`, append(bearer(alice.Access), "Content-Type", "text/plain")...), http.StatusUnsupportedMediaType, "")

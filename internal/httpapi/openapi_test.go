@@ -15,12 +15,15 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/usersvc/usersvc/internal/account"
+	"github.com/usersvc/usersvc/internal/unsubscribe"
 )
 
 // loadOpenAPI fetches the document the server serves and loads it as OpenAPI 3.1.
@@ -120,7 +123,10 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	}
 }
 
-// TestOpenAPIStrictBodies checks that every request body schema refuses unknown keys.
+// TestOpenAPIStrictBodies checks that every JSON request body schema
+// refuses unknown keys. (The one body that is not JSON, the form a mail
+// client posts to unsubscribe, is read for its one field and the rest
+// ignored, as RFC 8058 asks.)
 func TestOpenAPIStrictBodies(t *testing.T) {
 	doc := loadOpenAPI(t, newHarness(t))
 	for _, p := range doc.Paths.InMatchingOrder() {
@@ -128,7 +134,14 @@ func TestOpenAPIStrictBodies(t *testing.T) {
 			if op.RequestBody == nil {
 				continue
 			}
-			s := op.RequestBody.Value.Content.Get("application/json").Schema.Value
+			m := op.RequestBody.Value.Content.Get("application/json")
+			if m == nil {
+				if len(op.RequestBody.Value.Content) == 0 {
+					t.Errorf("%s %s: request body without content", method, p)
+				}
+				continue
+			}
+			s := m.Schema.Value
 			if s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has {
 				t.Errorf("%s %s: request body schema allows additional properties", method, p)
 			}
@@ -144,7 +157,12 @@ type oaValidator struct {
 	seen   map[string]bool
 }
 
+// registerHTMLDecoder lets the validator read the HTML pages of the
+// one-click unsubscribe link as text.
+var registerHTMLDecoder = sync.OnceFunc(func() { openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder) })
+
 func newOAValidator(t *testing.T, h *harness) *oaValidator {
+	registerHTMLDecoder()
 	doc := loadOpenAPI(t, h)
 	doc.Servers = openapi3.Servers{{URL: h.srv.URL}}
 	router, err := legacy.NewRouter(doc)
@@ -159,7 +177,28 @@ func newOAValidator(t *testing.T, h *harness) *oaValidator {
 // request itself when it succeeded.
 func (v *oaValidator) do(want int, method, target string, body any, headers ...string) response {
 	v.t.Helper()
-	r := v.h.do(method, target, body, headers...)
+	return v.check(want, method, target, body, v.h.do(method, target, body, headers...), headers)
+}
+
+// doRaw is do for an answer that need not be JSON (an HTML page): the
+// answer is validated as it comes, not decoded.
+func (v *oaValidator) doRaw(want int, method, target string, body any, headers ...string) response {
+	v.t.Helper()
+	resp, err := v.h.srv.Client().Do(v.h.request(method, target, body, headers...))
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	return v.check(want, method, target, body, response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}, headers)
+}
+
+// check validates r, the answer to the request do and doRaw sent.
+func (v *oaValidator) check(want int, method, target string, body any, r response, headers []string) response {
+	v.t.Helper()
 	if r.Status != want {
 		v.t.Fatalf("%s %s: status %d, want %d: %s", method, target, r.Status, want, r.Raw)
 	}
@@ -204,8 +243,12 @@ func (v *oaValidator) do(want int, method, target string, body any, headers ...s
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		v.t.Errorf("%s %s → %d: the answer does not match the document: %v\nbody: %.600s", method, target, r.Status, err, r.Raw)
 	}
-	if strings.HasPrefix(route.Path, "/api/") && r.Header.Get("Content-Type") != "application/json" {
-		v.t.Errorf("%s %s: Content-Type %q", method, target, r.Header.Get("Content-Type"))
+	// Under /api/ only JSON, but for the pages the document describes as HTML.
+	ct := r.Header.Get("Content-Type")
+	html := ct == "text/html; charset=utf-8" && route.Operation.Responses.Status(r.Status) != nil &&
+		route.Operation.Responses.Status(r.Status).Value.Content.Get("text/html") != nil
+	if strings.HasPrefix(route.Path, "/api/") && ct != "application/json" && !html {
+		v.t.Errorf("%s %s: Content-Type %q", method, target, ct)
 	}
 	return r
 }
@@ -506,4 +549,126 @@ func mergeMaps(ms ...map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestOpenAPIRecipientResponses validates the answers of the recipient
+// directory (categories, profile fields and richer preferences, resolve,
+// one-click unsubscribe), each success and each kind of error, against the
+// document.
+func TestOpenAPIRecipientResponses(t *testing.T) {
+	signer, err := unsubscribe.New([]byte(strings.Repeat("k", unsubscribe.MinKeyLen)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessWith(t, newSQLite(t), cheapHashing, account.Options{Unsubscribe: signer})
+	v := newOAValidator(t, h)
+	admin := bearer(h.admin().Access)
+	svc := []string{"X-Service-API-Key", serviceKey}
+	pusher := []string{"X-Service-API-Key", invalidatorKey}
+	form := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	const missing = "0195f0a2-7c4e-7d4b-9a6f-2f1f2b6c9d10"
+
+	// Categories.
+	v.do(201, "PUT", "/api/v1/categories/marketing", map[string]any{"name": "Marketing", "description": "News", "defaults": map[string]any{"sms": false}, "commercial": true}, admin...)
+	v.do(200, "PUT", "/api/v1/categories/marketing/", map[string]any{"name": "Marketing", "defaults": map[string]any{"sms": false}, "commercial": true}, admin...)
+	v.do(201, "PUT", "/api/v1/categories/security", map[string]any{"name": "Security alerts", "required": true, "defaults": map[string]any{"sms": false}}, admin...)
+	v.do(201, "PUT", "/api/v1/categories/digest", map[string]any{"name": "Digest"}, admin...)
+	v.do(400, "PUT", "/api/v1/categories/Bad_Key", map[string]any{"name": "Bad"}, admin...)
+	v.do(400, "PUT", "/api/v1/categories/both", map[string]any{"name": "Both", "required": true, "commercial": true, "defaults": map[string]any{"fax": true}}, admin...)
+	v.do(400, "PUT", "/api/v1/categories/both", `{"name": `, admin...)
+	v.do(401, "PUT", "/api/v1/categories/both", map[string]any{"name": "Both"})
+	v.do(403, "PUT", "/api/v1/categories/both", map[string]any{"name": "Both"}, svc...)
+	v.do(415, "PUT", "/api/v1/categories/both", "name=Both", append(admin, "Content-Type", "text/plain")...)
+	v.do(200, "GET", "/api/v1/categories", nil, pusher...)
+	v.do(401, "GET", "/api/v1/categories", nil)
+	v.do(200, "GET", "/api/v1/categories/marketing", nil, svc...)
+	v.do(403, "GET", "/api/v1/categories/marketing", nil, pusher...)
+	v.do(404, "GET", "/api/v1/categories/nope", nil, admin...)
+	v.do(200, "DELETE", "/api/v1/categories/digest", nil, admin...)
+	v.do(404, "DELETE", "/api/v1/categories/digest", nil, admin...)
+	v.do(403, "DELETE", "/api/v1/categories/marketing", nil, svc...)
+
+	// Profile fields and the richer preferences.
+	reg := v.do(201, "POST", "/api/v1/users", map[string]any{"email": "grace@example.com", "password": "Str0ng!Passw0rd", "name": "Grace Hopper",
+		"phone": "+1 (415) 555-0123", "locale": "en-us", "timezone": "America/New_York",
+		"preferences": map[string]any{"push": true, "categories": map[string]any{"marketing": map[string]any{"email": false}},
+			"quiet_hours": map[string]any{"start": "22:00", "end": "07:00", "channels": []string{"push", "sms"}}}})
+	id := reg.data()["id"].(string)
+	v.do(400, "POST", "/api/v1/users", map[string]any{"email": "x@example.com", "password": "Str0ng!Passw0rd", "name": "X", "phone": "030 1234567", "locale": "??", "timezone": "Mars/Olympus"})
+	login := v.do(200, "POST", "/api/v1/users/login", map[string]any{"email": "grace@example.com", "password": "Str0ng!Passw0rd"})
+	auth := bearer(login.data()["access"].(string))
+	other := h.register("Ada Lovelace")
+	users := "/api/v1/users/" + id
+	v.do(200, "PATCH", users, map[string]any{"locale": "en-GB", "timezone": nil}, auth...)
+	v.do(200, "PATCH", users, map[string]any{"name": "Grace Brewster Hopper", "timezone": "America/New_York"}, auth...)
+	v.do(400, "PATCH", users, map[string]any{}, auth...)
+	v.do(400, "PATCH", users, map[string]any{"phone": "12", "name": nil}, auth...)
+	v.do(200, "GET", users, nil, svc...)
+	v.do(200, "PATCH", users+"/push_token", map[string]any{"push_token": "fcm:grace1", "device_id": "grace-pixel", "device_type": "android"}, auth...)
+	v.do(200, "POST", "/api/v1/users/batch", map[string]any{"user_ids": []string{id, other.ID}}, svc...)
+	v.do(200, "GET", "/api/v1/users?limit=2", nil, svc...)
+	prefs := users + "/preferences"
+	v.do(200, "PATCH", prefs, map[string]any{"email": true, "push": true}, auth...)
+	v.do(200, "PATCH", prefs, map[string]any{"sms": true, "in_app": true, "categories": map[string]any{"marketing": map[string]any{"email": false, "in_app": nil}, "digest": nil, "security": true}}, auth...)
+	v.do(200, "GET", prefs, nil, svc...)
+	v.do(400, "PATCH", prefs, map[string]any{"categories": map[string]any{"newsletter": false}}, auth...)
+	v.do(400, "PATCH", prefs, map[string]any{"categories": map[string]any{"security": map[string]any{"email": false}}}, auth...)
+	v.do(400, "PATCH", prefs, map[string]any{"quiet_hours": map[string]any{"start": "25:00", "end": "07:00", "timezone": "Mars/Olympus", "days": []string{"funday"}}}, auth...)
+	v.do(400, "PATCH", prefs, map[string]any{"categories": map[string]any{}}, auth...)
+
+	// The decision. 03:30 UTC is 23:30 in New York: in Grace's quiet hours.
+	resolve := map[string]any{"category": "marketing", "channels": []string{"email", "push", "sms", "in_app"}, "user_ids": []string{id, other.ID, missing}, "at": "2026-03-29T03:30:00Z"}
+	r := v.do(200, "POST", "/api/v1/recipients/resolve", resolve, svc...)
+	if ch := r.data()["recipients"].([]any)[0].(map[string]any)["channels"].(map[string]any); ch["push"].(map[string]any)["reason"] != "quiet_hours" {
+		t.Errorf("resolve: Grace's push %v, want quiet_hours", ch["push"])
+	}
+	v.do(200, "POST", "/api/v1/recipients/resolve", map[string]any{"channels": []string{"email", "sms"}, "user_ids": []string{id}}, admin...)
+	v.do(200, "PATCH", "/api/v1/users/"+other.ID+"/status", map[string]any{"is_active": false}, admin...)
+	v.do(200, "POST", "/api/v1/recipients/resolve", map[string]any{"category": "security", "channels": []string{"email", "sms"}, "user_ids": []string{id, other.ID}}, svc...)
+	v.do(400, "POST", "/api/v1/recipients/resolve", map[string]any{"channels": []string{"fax"}, "user_ids": []string{}, "at": "tomorrow"}, svc...)
+	v.do(400, "POST", "/api/v1/recipients/resolve", map[string]any{"category": "nope", "channels": []string{"email"}, "user_ids": []string{id}}, svc...)
+	v.do(401, "POST", "/api/v1/recipients/resolve", resolve)
+	v.do(403, "POST", "/api/v1/recipients/resolve", resolve, auth...)
+	v.do(403, "POST", "/api/v1/recipients/resolve", resolve, pusher...)
+	v.do(413, "POST", "/api/v1/recipients/resolve", `{"category": "`+strings.Repeat("a", 1<<20)+`"}`, svc...)
+
+	// One-click unsubscribe.
+	link := v.do(200, "POST", "/api/v1/unsubscribe/links", map[string]any{"user_id": id, "category": "marketing", "channel": "email"}, svc...)
+	tok := strings.TrimPrefix(link.data()["url"].(string), "http://localhost:8000/api/v1/unsubscribe/")
+	whole := v.do(200, "POST", "/api/v1/unsubscribe/links", map[string]any{"user_id": id, "category": "marketing"}, admin...)
+	wholeTok := strings.TrimPrefix(whole.data()["url"].(string), "http://localhost:8000/api/v1/unsubscribe/")
+	v.do(400, "POST", "/api/v1/unsubscribe/links", map[string]any{"user_id": id, "category": "security"}, svc...)
+	v.do(400, "POST", "/api/v1/unsubscribe/links", map[string]any{"channel": "fax"}, svc...)
+	v.do(404, "POST", "/api/v1/unsubscribe/links", map[string]any{"user_id": missing, "category": "marketing"}, svc...)
+	v.do(403, "POST", "/api/v1/unsubscribe/links", map[string]any{"user_id": id, "category": "marketing"}, auth...)
+	v.do(401, "POST", "/api/v1/unsubscribe/links", map[string]any{"user_id": id, "category": "marketing"})
+	v.doRaw(200, "GET", "/api/v1/unsubscribe/"+tok, nil)
+	v.doRaw(400, "GET", "/api/v1/unsubscribe/forged", nil)
+	v.do(200, "POST", "/api/v1/unsubscribe/"+tok, "List-Unsubscribe=One-Click", form...)
+	v.doRaw(200, "POST", "/api/v1/unsubscribe/"+wholeTok, "List-Unsubscribe=One-Click", append(form, "Accept", "text/html")...)
+	v.do(400, "POST", "/api/v1/unsubscribe/"+tok, "List-Unsubscribe=Later", form...)
+	v.do(400, "POST", "/api/v1/unsubscribe/forged", "List-Unsubscribe=One-Click", form...)
+	gone := v.do(200, "POST", "/api/v1/unsubscribe/links", map[string]any{"user_id": other.ID, "category": "marketing"}, svc...)
+	goneTok := strings.TrimPrefix(gone.data()["url"].(string), "http://localhost:8000/api/v1/unsubscribe/")
+	v.do(200, "DELETE", "/api/v1/users/"+other.ID, nil, admin...)
+	v.do(404, "POST", "/api/v1/unsubscribe/"+goneTok, "List-Unsubscribe=One-Click", form...)
+	v.do(200, "PUT", "/api/v1/categories/marketing", map[string]any{"name": "Marketing"}, admin...)
+	v.do(400, "POST", "/api/v1/unsubscribe/"+tok, "List-Unsubscribe=One-Click", form...)
+	v.do(200, "PATCH", prefs, map[string]any{"quiet_hours": nil}, auth...)
+
+	// A server without one-click unsubscribe.
+	off := newOAValidator(t, newHarness(t))
+	off.do(503, "POST", "/api/v1/unsubscribe/links", map[string]any{"user_id": id, "category": "marketing"}, svc...)
+	off.doRaw(503, "GET", "/api/v1/unsubscribe/"+tok, nil)
+	off.do(503, "POST", "/api/v1/unsubscribe/"+tok, "List-Unsubscribe=One-Click", form...)
+
+	for _, want := range []string{
+		"PUT /api/v1/categories/{key} 201", "PUT /api/v1/categories/{key} 200", "GET /api/v1/categories 200",
+		"DELETE /api/v1/categories/{key} 200", "POST /api/v1/recipients/resolve 200", "POST /api/v1/unsubscribe/links 200",
+		"GET /api/v1/unsubscribe/{token} 200", "GET /api/v1/unsubscribe/{token} 400", "POST /api/v1/unsubscribe/{token} 200",
+	} {
+		if !v.seen[want] {
+			t.Errorf("%s was not validated", want)
+		}
+	}
 }

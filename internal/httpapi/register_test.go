@@ -37,7 +37,7 @@ func TestRegister(t *testing.T) {
 			t.Errorf("%s = %q is not RFC 3339 UTC", k, ts)
 		}
 	}
-	wantKeys := []string{"created_at", "email", "id", "name", "preferences", "push_token", "updated_at", "user_id"}
+	wantKeys := []string{"created_at", "email", "id", "locale", "name", "phone", "preferences", "push_token", "timezone", "updated_at", "user_id"}
 	var keys []string
 	for k := range d {
 		keys = append(keys, k)
@@ -113,7 +113,7 @@ func TestRegisterValidation(t *testing.T) {
 		{"push token long", with("push_token", strings.Repeat("t", 513)), "push_token", []string{"Token is too long (max 512 characters)"}},
 		{"preferences string", with("preferences", "yes"), "preferences", []string{"Must be an object"}},
 		{"preferences not bool", with("preferences", map[string]any{"email": "false"}), "preferences.email", []string{"Must be a boolean"}},
-		{"preferences unknown", with("preferences", map[string]any{"sms": true}), "preferences.sms", []string{"Unknown field"}},
+		{"preferences unknown", with("preferences", map[string]any{"fax": true}), "preferences.fax", []string{"Unknown field"}},
 		{"privileged id", with("id", "3b241101-e2bb-4255-8caf-4136c566a962"), "id", []string{"Unknown field"}},
 		{"privileged is_admin", with("is_admin", true), "is_admin", []string{"Unknown field"}},
 		{"privileged created_at", with("created_at", "2020-01-01T00:00:00Z"), "created_at", []string{"Unknown field"}},

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +44,9 @@ type Config struct {
 	// Instrument wraps the routes to measure each request once its route
 	// is known (r.Pattern set); nil means none.
 	Instrument func(next http.Handler, route func(*http.Request) string) http.Handler
+	// PublicURL is the base address one-click unsubscribe links point at
+	// (no trailing slash); default http://localhost:8000.
+	PublicURL string
 }
 
 // ClientIPResolver returns the client address of a request.
@@ -63,6 +67,10 @@ func NewServer(logger *slog.Logger, cfg Config, accounts *account.Service, healt
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://localhost:8000"
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	if cfg.TrustedProxies == nil {
 		cfg.TrustedProxies = RemoteAddr
 	}

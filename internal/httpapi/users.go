@@ -39,7 +39,7 @@ func handlePatchPreferences(accounts *account.Service) handlerFunc {
 			return err
 		}
 		f := newFields(m)
-		patch := usersvc.PreferencesPatch{Email: f.boolean("email"), Push: f.boolean("push")}
+		patch := f.preferencesPatch()
 		f.unknown()
 		if err := f.err(); err != nil {
 			return err

@@ -112,7 +112,7 @@ func TestPreferences(t *testing.T) {
 		t.Errorf("user after write: %s", r.Raw)
 	}
 	for name, body := range map[string]string{
-		"unknown key":  `{"sms": true}`,
+		"unknown key":  `{"fax": true}`,
 		"string bool":  `{"email": "false"}`,
 		"number":       `{"email": 0}`,
 		"null":         `{"push": null}`,
@@ -123,7 +123,7 @@ func TestPreferences(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := h.do("PATCH", path, body, bearer(u.Access)...)
 			expect(t, r, http.StatusBadRequest, "")
-			if name == "unknown key" && !strings.Contains(r.str("error"), "sms") {
+			if name == "unknown key" && !strings.Contains(r.str("error"), "fax") {
 				t.Errorf("error does not name the key: %q", r.str("error"))
 			}
 		})

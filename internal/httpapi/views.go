@@ -12,6 +12,9 @@ type userView struct {
 	Email       string              `json:"email"`
 	Name        string              `json:"name"`
 	PushToken   *string             `json:"push_token"`
+	Phone       *string             `json:"phone"`
+	Locale      *string             `json:"locale"`
+	Timezone    *string             `json:"timezone"`
 	Preferences usersvc.Preferences `json:"preferences"`
 	CreatedAt   string              `json:"created_at"`
 	UpdatedAt   string              `json:"updated_at"`
@@ -31,6 +34,9 @@ func viewUser(u *usersvc.User) userView {
 		Email:       u.Email,
 		Name:        u.Name,
 		PushToken:   u.PushToken,
+		Phone:       u.Phone,
+		Locale:      u.Locale,
+		Timezone:    u.Timezone,
 		Preferences: u.Preferences,
 		CreatedAt:   timestamp(u.CreatedAt),
 		UpdatedAt:   timestamp(u.UpdatedAt),

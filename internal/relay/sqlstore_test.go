@@ -90,7 +90,7 @@ func (o *sqlOutbox) write(t testing.TB, user string) {
 		}
 		return
 	}
-	if _, err := o.UpdateName(ctx, id, name, now); err != nil {
+	if _, err := o.UpdateProfile(ctx, id, usersvc.ProfilePatch{Name: &name}, now); err != nil {
 		t.Errorf("rename %s: %v", user, err)
 	}
 }

@@ -146,9 +146,9 @@ func checkOutboxAgrees(t *testing.T, s *sqlstore.Store) {
 		if !registered[u.ID] {
 			t.Errorf("user %s has no user.registered event", u.ID)
 		}
-		if p, ok := lastPrefs[u.ID]; ok && p != u.Preferences {
+		if p, ok := lastPrefs[u.ID]; ok && !p.Equal(u.Preferences) {
 			t.Errorf("user %s: preferences %+v, the last event says %+v", u.ID, u.Preferences, p)
-		} else if !ok && u.Preferences != usersvc.DefaultPreferences() {
+		} else if !ok && !u.Preferences.Equal(usersvc.DefaultPreferences()) {
 			t.Errorf("user %s changed its preferences without an event", u.ID)
 		}
 		delete(registered, u.ID)

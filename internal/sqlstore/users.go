@@ -8,14 +8,28 @@ import (
 	"github.com/usersvc/usersvc/internal/account"
 )
 
-const userColumns = `id, email, name, push_token, pref_email, pref_push, is_admin, is_active, created_at, updated_at`
+const userColumns = `id, email, name, push_token, phone, locale, timezone,
+	pref_email, pref_push, pref_sms, pref_in_app, pref_categories, quiet_hours, is_admin, is_active, created_at, updated_at`
+
+// prefColumns are the columns of usersvc.Preferences, as prefDest scans them.
+const prefColumns = `pref_email, pref_push, pref_sms, pref_in_app, pref_categories, quiet_hours`
 
 // rowScanner is a *sql.Row or *sql.Rows.
 type rowScanner interface{ Scan(dest ...any) error }
 
 func userDest(u *usersvc.User) []any {
-	return []any{&u.ID, &u.Email, &u.Name, &u.PushToken, &u.Preferences.Email, &u.Preferences.Push,
-		&u.IsAdmin, &u.IsActive, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt}}
+	d := []any{&u.ID, &u.Email, &u.Name, &u.PushToken, &u.Phone, &u.Locale, &u.Timezone}
+	d = append(d, prefDest(&u.Preferences)...)
+	return append(d, &u.IsAdmin, &u.IsActive, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+}
+
+func prefDest(p *usersvc.Preferences) []any {
+	return []any{&p.Email, &p.Push, &p.SMS, &p.InApp, categoriesCol{&p.Categories}, quietHoursCol{&p.QuietHours}}
+}
+
+// prefArgs are the values of prefColumns for p.
+func prefArgs(p *usersvc.Preferences) []any {
+	return []any{p.Email, p.Push, p.SMS, p.InApp, encodeCategories(p.Categories), encodeQuietHours(p.QuietHours)}
 }
 
 func scanUser(r rowScanner) (usersvc.User, error) {
@@ -25,7 +39,7 @@ func scanUser(r rowScanner) (usersvc.User, error) {
 
 // userText checks that the text of u can be stored.
 func userText(u *usersvc.User) error {
-	if !goodText(u.Email, u.Name) || (u.PushToken != nil && !goodText(*u.PushToken)) {
+	if !goodText(u.Email, u.Name) || !goodOptional(u.PushToken, u.Phone, u.Locale, u.Timezone) {
 		return badText("user")
 	}
 	return nil
@@ -34,12 +48,17 @@ func userText(u *usersvc.User) error {
 // insertUser inserts u. With ignoreExisting, an existing id leaves the
 // table alone and reports false.
 func (t *tx) insertUser(u *usersvc.User, passwordHash string, ignoreExisting bool) (bool, error) {
-	q := `INSERT INTO users (` + userColumns + `, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	q := `INSERT INTO users (` + userColumns + `, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if ignoreExisting {
 		q += ` ON CONFLICT (id) DO NOTHING`
 	}
-	n, err := t.exec(q, u.ID, u.Email, u.Name, u.PushToken, u.Preferences.Email, u.Preferences.Push,
-		u.IsAdmin, u.IsActive, t.s.d.Time(u.CreatedAt), t.s.d.Time(u.UpdatedAt), passwordHash)
+	if u.Preferences.Categories == nil {
+		u.Preferences.Categories = map[string]usersvc.CategoryChoice{}
+	}
+	args := []any{u.ID, u.Email, u.Name, u.PushToken, u.Phone, u.Locale, u.Timezone}
+	args = append(args, prefArgs(&u.Preferences)...)
+	args = append(args, u.IsAdmin, u.IsActive, t.s.d.Time(u.CreatedAt), t.s.d.Time(u.UpdatedAt), passwordHash)
+	n, err := t.exec(q, args...)
 	return n == 1, err
 }
 
@@ -148,21 +167,44 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily str
 	return revoked, err
 }
 
-// UpdatePreferences applies patch in one statement and returns the result,
-// or ENotFound. An empty patch changes nothing.
+// UpdatePreferences applies patch and returns the result, or ENotFound.
+// A patch of channel switches only is one statement; one that changes
+// categories or quiet hours reads the preferences under a row lock and
+// writes them back in the same transaction. An empty patch changes
+// nothing.
 func (s *Store) UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch, now time.Time) (p usersvc.Preferences, err error) {
 	if !isUUID(userID) {
 		return p, notFound(msgUserNotFound)
 	}
-	q, args := `SELECT pref_email, pref_push FROM users WHERE id = ?`, []any{userID}
-	if !patch.Empty() {
-		q = `UPDATE users SET pref_email = COALESCE(?, pref_email), pref_push = COALESCE(?, pref_push), updated_at = ?
-			WHERE id = ? RETURNING pref_email, pref_push`
-		args = []any{patch.Email, patch.Push, s.d.Time(now), userID}
+	if patch.QuietHours != nil && !goodOptional(patch.QuietHours.Timezone) {
+		return p, badText("quiet_hours")
 	}
+	switches := len(patch.Categories) == 0 && !patch.SetQuietHours
 	err = s.inTx(ctx, "update preferences", func(t *tx) error {
-		_, err := one(t, msgUserNotFound, scanInto(&p.Email, &p.Push), q, args...)
-		if err == nil && !patch.Empty() {
+		var err error
+		switch {
+		case patch.Empty():
+			_, err = one(t, msgUserNotFound, scanInto(prefDest(&p)...), `SELECT `+prefColumns+` FROM users WHERE id = ?`, userID)
+			return err
+		case switches:
+			_, err = one(t, msgUserNotFound, scanInto(prefDest(&p)...), `UPDATE users SET pref_email = COALESCE(?, pref_email),
+				pref_push = COALESCE(?, pref_push), pref_sms = COALESCE(?, pref_sms), pref_in_app = COALESCE(?, pref_in_app),
+				updated_at = ? WHERE id = ? RETURNING `+prefColumns,
+				patch.Email, patch.Push, patch.SMS, patch.InApp, s.d.Time(now), userID)
+		default:
+			var old usersvc.Preferences
+			if _, err = one(t, msgUserNotFound, scanInto(prefDest(&old)...),
+				`SELECT `+prefColumns+` FROM users WHERE id = ?`+s.d.Lock(false), userID); err != nil {
+				return err
+			}
+			if p = patch.Apply(old); p.Equal(old) {
+				return nil // nothing changes: no write, no event
+			}
+			_, err = t.exec(`UPDATE users SET pref_email = ?, pref_push = ?, pref_sms = ?, pref_in_app = ?,
+				pref_categories = ?, quiet_hours = ?, updated_at = ? WHERE id = ?`,
+				append(prefArgs(&p), s.d.Time(now), userID)...)
+		}
+		if err == nil {
 			t.emit(usersvc.EventPreferencesUpdated, userID, now, usersvc.PreferencesEventData{UserID: userID, Preferences: p})
 		}
 		return err
@@ -194,13 +236,18 @@ func (s *Store) UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, e
 	return users, s.fail(ctx, "users by ids", err)
 }
 
-// UpdateName changes the user's name, or ENotFound.
-func (s *Store) UpdateName(ctx context.Context, userID, name string, now time.Time) (*usersvc.User, error) {
-	if !goodText(name) {
-		return nil, badText("name")
+// UpdateProfile changes the user's name, phone, locale and time zone as
+// the patch says, or ENotFound.
+func (s *Store) UpdateProfile(ctx context.Context, userID string, patch usersvc.ProfilePatch, now time.Time) (*usersvc.User, error) {
+	if (patch.Name != nil && !goodText(*patch.Name)) || !goodOptional(patch.Phone.Value, patch.Locale.Value, patch.Timezone.Value) {
+		return nil, badText("user")
 	}
-	return s.updateUser(ctx, "update name", userID, usersvc.EventUserUpdated, nil,
-		`UPDATE users SET name = ?, updated_at = ? WHERE id = ? RETURNING `+userColumns, name, s.d.Time(now), userID)
+	return s.updateUser(ctx, "update profile", userID, usersvc.EventUserUpdated, nil,
+		`UPDATE users SET name = COALESCE(?, name), phone = CASE WHEN ? THEN ? ELSE phone END,
+		locale = CASE WHEN ? THEN ? ELSE locale END, timezone = CASE WHEN ? THEN ? ELSE timezone END,
+		updated_at = ? WHERE id = ? RETURNING `+userColumns,
+		patch.Name, patch.Phone.Set, patch.Phone.Value, patch.Locale.Set, patch.Locale.Value,
+		patch.Timezone.Set, patch.Timezone.Value, s.d.Time(now), userID)
 }
 
 // SetActive enables or disables the user, or ENotFound. Disabling also

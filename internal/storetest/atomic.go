@@ -169,7 +169,7 @@ func testBadText(t *testing.T, s *sqlstore.Store) {
 		if us, err := s.UsersByIDs(ctx, []string{bad, u.ID}); err != nil || len(us) != 1 {
 			t.Errorf("UsersByIDs(%q, a user) = %d users, %v", bad, len(us), err)
 		}
-		_, err = s.UpdateName(ctx, u.ID, "Name "+bad, at(2))
+		_, err = s.UpdateProfile(ctx, u.ID, usersvc.ProfilePatch{Name: ptr("Name " + bad)}, at(2))
 		wantCode(t, err, usersvc.EInvalid)
 		_, err = s.RegisterPushToken(ctx, &usersvc.Device{UserID: u.ID, Token: "tok-" + bad, DeviceType: usersvc.DeviceWeb}, at(2))
 		wantCode(t, err, usersvc.EInvalid)

@@ -75,7 +75,7 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 	}
 
 	p := lastPosition(t, s)
-	if _, err := s.UpdateName(ctx, u.ID, "Renamed", at(1)); err != nil {
+	if _, err := s.UpdateProfile(ctx, u.ID, usersvc.ProfilePatch{Name: ptr("Renamed")}, at(1)); err != nil {
 		t.Fatal(err)
 	}
 	yes := true
@@ -89,7 +89,7 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 	if d := data[usersvc.UserEventData](t, evs[0]); d.Name != "Renamed" {
 		t.Errorf("user.updated data = %+v", d)
 	}
-	if d := data[usersvc.PreferencesEventData](t, evs[1]); d.Preferences != (usersvc.Preferences{Email: false, Push: true}) {
+	if d := data[usersvc.PreferencesEventData](t, evs[1]); !d.Preferences.Equal(usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}) {
 		t.Errorf("preferences.updated data = %+v", d)
 	}
 
@@ -167,7 +167,7 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 
 	// A failed write writes no event; a deletion writes one.
 	p = lastPosition(t, s)
-	if _, err := s.UpdateName(ctx, newID(t), "Nobody", at(18)); err == nil {
+	if _, err := s.UpdateProfile(ctx, newID(t), usersvc.ProfilePatch{Name: ptr("Nobody")}, at(18)); err == nil {
 		t.Fatal("UpdateName of an unknown user succeeded")
 	}
 	if err := s.DeleteUser(ctx, u.ID, at(19)); err != nil {

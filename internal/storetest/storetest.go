@@ -58,6 +58,10 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"EventOutbox", testEventOutbox},
 		{"BadText", testBadText},
 		{"PingAndClose", testPingAndClose},
+		{"Categories", testCategories},
+		{"RichPreferences", testRichPreferences},
+		{"ConcurrentCategoryChoices", testConcurrentCategoryChoices},
+		{"UpdateProfile", testUpdateProfile},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -214,7 +218,8 @@ func strp(p *string) string {
 func sameUser(t testing.TB, got, want *usersvc.User) {
 	t.Helper()
 	if got.ID != want.ID || got.Email != want.Email || got.Name != want.Name ||
-		strp(got.PushToken) != strp(want.PushToken) || got.Preferences != want.Preferences ||
+		strp(got.PushToken) != strp(want.PushToken) || !got.Preferences.Equal(want.Preferences) ||
+		strp(got.Phone) != strp(want.Phone) || strp(got.Locale) != strp(want.Locale) || strp(got.Timezone) != strp(want.Timezone) ||
 		got.IsAdmin != want.IsAdmin || got.IsActive != want.IsActive {
 		t.Errorf("user = {%s %s %q token=%s %+v admin=%v active=%v}, want {%s %s %q token=%s %+v admin=%v active=%v}",
 			got.ID, got.Email, got.Name, strp(got.PushToken), got.Preferences, got.IsAdmin, got.IsActive,

@@ -16,7 +16,7 @@ import (
 func testCreateUser(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := newUser(t, "Ada", at(0))
-	u.Preferences = usersvc.Preferences{Email: false, Push: true}
+	u.Preferences = usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}
 	u.IsAdmin = true
 	want := *u
 	displaced, err := s.CreateUser(ctx, u, "hash-1")
@@ -180,7 +180,7 @@ func testNotFound(t *testing.T, s *sqlstore.Store) {
 	wantCode(t, s.ClearPushToken(ctx, missing, nil, at(1)), usersvc.ENotFound)
 	wantCode(t, s.DeleteDevice(ctx, known.ID, "nothing", at(1)), usersvc.ENotFound)
 	wantCode(t, s.DeleteDevice(ctx, known.ID, newID(t), at(1)), usersvc.ENotFound)
-	_, err = s.UpdateName(ctx, missing, "Name", at(1))
+	_, err = s.UpdateProfile(ctx, missing, usersvc.ProfilePatch{Name: ptr("Name")}, at(1))
 	wantCode(t, err, usersvc.ENotFound)
 	_, err = s.SetActive(ctx, missing, false, at(1))
 	wantCode(t, err, usersvc.ENotFound)
@@ -223,11 +223,11 @@ func testUpdatePreferences(t *testing.T, s *sqlstore.Store) {
 		patch usersvc.PreferencesPatch
 		want  usersvc.Preferences
 	}{
-		{usersvc.PreferencesPatch{Email: ptr(false)}, usersvc.Preferences{Email: false, Push: true}},
-		{usersvc.PreferencesPatch{Push: ptr(false)}, usersvc.Preferences{Email: false, Push: false}},
-		{usersvc.PreferencesPatch{Email: ptr(true)}, usersvc.Preferences{Email: true, Push: false}},
-		{usersvc.PreferencesPatch{Email: ptr(false), Push: ptr(true)}, usersvc.Preferences{Email: false, Push: true}},
-		{usersvc.PreferencesPatch{Email: ptr(false), Push: ptr(true)}, usersvc.Preferences{Email: false, Push: true}},
+		{usersvc.PreferencesPatch{Email: ptr(false)}, usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}},
+		{usersvc.PreferencesPatch{Push: ptr(false)}, usersvc.Preferences{Email: false, Push: false, SMS: true, InApp: true}},
+		{usersvc.PreferencesPatch{Email: ptr(true)}, usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}},
+		{usersvc.PreferencesPatch{Email: ptr(false), Push: ptr(true)}, usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}},
+		{usersvc.PreferencesPatch{Email: ptr(false), Push: ptr(true)}, usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}},
 	}
 	for i, st := range steps {
 		now := at(i + 1)
@@ -235,11 +235,11 @@ func testUpdatePreferences(t *testing.T, s *sqlstore.Store) {
 		if err != nil {
 			t.Fatalf("step %d: UpdatePreferences: %v", i, err)
 		}
-		if got != st.want {
+		if !got.Equal(st.want) {
 			t.Errorf("step %d: UpdatePreferences = %+v, want %+v", i, got, st.want)
 		}
 		stored := getUser(t, s, u.ID)
-		if stored.Preferences != st.want {
+		if !stored.Preferences.Equal(st.want) {
 			t.Errorf("step %d: stored preferences = %+v, want %+v", i, stored.Preferences, st.want)
 		}
 		sameTime(t, "updated_at", stored.UpdatedAt, now)
@@ -249,7 +249,7 @@ func testUpdatePreferences(t *testing.T, s *sqlstore.Store) {
 	if err != nil {
 		t.Fatalf("empty patch: %v", err)
 	}
-	if want := steps[len(steps)-1].want; got != want {
+	if want := steps[len(steps)-1].want; !got.Equal(want) {
 		t.Errorf("empty patch = %+v, want %+v", got, want)
 	}
 	sameTime(t, "updated_at after an empty patch", getUser(t, s, u.ID).UpdatedAt, at(len(steps)))
@@ -338,7 +338,7 @@ func testUsersByIDs(t *testing.T, s *sqlstore.Store) {
 func testUpdateName(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
 	u := create(t, s, "Before", at(0))
-	got, err := s.UpdateName(ctx, u.ID, "After Name", at(5))
+	got, err := s.UpdateProfile(ctx, u.ID, usersvc.ProfilePatch{Name: ptr("After Name")}, at(5))
 	if err != nil {
 		t.Fatalf("UpdateName: %v", err)
 	}
@@ -421,7 +421,7 @@ func testImportUser(t *testing.T, s *sqlstore.Store) {
 	u := newUser(t, "Imported", at(-86400))
 	u.IsAdmin = true
 	u.IsActive = false
-	u.Preferences = usersvc.Preferences{Email: true, Push: false}
+	u.Preferences = usersvc.Preferences{Email: true, Push: false, SMS: true, InApp: true}
 	u.UpdatedAt = at(-3600)
 	u.PushToken = ptr("tok-imp-2")
 	devices := []usersvc.Device{
