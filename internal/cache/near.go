@@ -90,6 +90,8 @@ type Near struct {
 	flushed atomic.Int64 // time of the last flush
 	bypass  atomic.Bool  // the state last reported to OnBypass
 
+	publishing atomic.Bool // a heartbeat is being published
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -328,10 +330,17 @@ func (n *Near) heartbeats(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, n.every)
-		_ = n.rdb.Publish(pctx, n.beat, strconv.FormatInt(n.now(), 10)).Err()
-		cancel()
 		n.check()
+		// A publish that hangs (a stalled Redis, a dial) must not delay the
+		// checks: it runs aside, one at a time.
+		if n.publishing.CompareAndSwap(false, true) {
+			n.wg.Go(func() {
+				defer n.publishing.Store(false)
+				pctx, cancel := context.WithTimeout(ctx, n.every)
+				defer cancel()
+				_ = n.rdb.Publish(pctx, n.beat, strconv.FormatInt(n.now(), 10)).Err()
+			})
+		}
 	}
 }
 
