@@ -155,7 +155,7 @@ func TestNearCacheReplicas(t *testing.T) {
 			}
 			return repData(t, body)["push"] != false, "push=true"
 		})[0]
-		t.Logf("C read the write made in its stall %v after it answered", lag)
+		t.Logf("C last gave the old value to a read that started %v after the write made in its stall answered", lag)
 		nearWaitMetric(t, c, "usersvc_near_cache_bypassed", 1, 5*time.Second)
 		t.Logf("C reported bypassing the near cache %v into the stall", time.Since(stalled))
 		if time.Since(stalled) < 3*nearBound {
@@ -198,12 +198,16 @@ func nearGetUser(t *testing.T, r *repReplica, u repUser) int {
 
 // nearPollAll reads through every replica of reps at once with read until
 // it no longer answers what was there before the write that answered at
-// done, and returns, for each, the time from done to the start of that
-// read. A read that started more than nearBound after done and still
-// answered the old state fails the test.
+// done, and returns, for each, the time from done to the start of the last
+// read that answered the old state (0 if none did): the staleness the
+// bound limits. A read that started more than nearBound after done and
+// still answered the old state fails the test at once. The time until the
+// first fresh read is logged, not asserted: under load one slow request
+// stretches it beyond the bound without any stale answer.
 func nearPollAll(t *testing.T, reps []*repReplica, done time.Time, read func(*repReplica) (bool, string)) []time.Duration {
 	t.Helper()
 	lags := make([]time.Duration, len(reps))
+	seen := make([]time.Duration, len(reps))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failure string
@@ -213,9 +217,10 @@ func nearPollAll(t *testing.T, reps []*repReplica, done time.Time, read func(*re
 				start := time.Now()
 				stale, what := read(r)
 				if !stale {
-					lags[i] = start.Sub(done)
+					seen[i] = start.Sub(done)
 					return
 				}
+				lags[i] = start.Sub(done)
 				if late := start.Sub(done); late > nearBound {
 					mu.Lock()
 					failure = r.name + " answered " + what + " to a read that started " + late.String() + " after the write"
@@ -229,16 +234,17 @@ func nearPollAll(t *testing.T, reps []*repReplica, done time.Time, read func(*re
 	if failure != "" {
 		t.Fatalf("%s (bound %v)", failure, nearBound)
 	}
+	t.Logf("first fresh read after the write: %v", seen)
 	return lags
 }
 
-// nearReport logs the distribution of lags and asserts its p99 below the
-// bound.
+// nearReport logs the distribution of staleness and asserts its p99 below
+// the bound.
 func nearReport(t *testing.T, what string, lags []time.Duration) {
 	t.Helper()
 	slices.Sort(lags)
 	p99 := lags[len(lags)*99/100]
-	t.Logf("%s: %d reads on B and C saw the write %v (p50), %v (p99), %v (max) after it answered; bound %v",
+	t.Logf("%s: over %d polls of B and C, the last read that gave the old state started %v (p50), %v (p99), %v (max) after the write answered; bound %v",
 		what, len(lags), lags[len(lags)/2], p99, lags[len(lags)-1], nearBound)
 	if p99 > nearBound {
 		t.Errorf("%s: p99 %v exceeds the bound %v", what, p99, nearBound)

@@ -180,13 +180,15 @@ func TestNearStalenessBound(t *testing.T) {
 		if got, ok := a.User(ctx, "u"); ok && got.Name == old.Name {
 			t.Fatalf("round %d: the writer read its old value after the write", round)
 		}
+		lag := time.Duration(0) // start of the last read that gave the old value
 		for {
 			start := time.Now()
 			got, ok := b.User(ctx, "u")
 			if !ok || got.Name != old.Name {
-				lags = append(lags, start.Sub(done))
+				lags = append(lags, lag)
 				break
 			}
+			lag = start.Sub(done)
 			if late := start.Sub(done); late > testBound {
 				t.Fatalf("round %d: a read that started %v after the write gave the old value (bound %v)", round, late, testBound)
 			}
@@ -195,10 +197,10 @@ func TestNearStalenessBound(t *testing.T) {
 	}
 	slices.Sort(lags)
 	p99 := lags[len(lags)*99/100]
-	t.Logf("visibility on the other replica over %d writes: p50 %v, p99 %v, max %v (bound %v)",
+	t.Logf("the last read on the other replica that gave the old value started, over %d writes: p50 %v, p99 %v, max %v after the write (bound %v)",
 		rounds, lags[len(lags)/2], p99, lags[len(lags)-1], testBound)
 	if p99 > testBound {
-		t.Errorf("p99 of visibility %v exceeds the bound %v", p99, testBound)
+		t.Errorf("p99 of staleness %v exceeds the bound %v", p99, testBound)
 	}
 }
 
