@@ -50,6 +50,8 @@ type config struct {
 	AdminPort int
 	// Events are the EVENTS_* settings: retention and the relay.
 	Events eventsConfig
+	// Near is the NEAR_CACHE* settings: the near cache in front of Redis.
+	Near nearConfig
 	// Tracing is where traces go, from the standard OTEL_* variables (see
 	// loadTracing); no endpoint: off.
 	Tracing tracing.Config
@@ -223,6 +225,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		return nil, err
 	}
 	if c.Events, err = loadEventsConfig(getenv); err != nil {
+		return nil, err
+	}
+	if c.Near, err = loadNearConfig(getenv, c.RedisURL != ""); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -513,4 +518,42 @@ func days(v string) (time.Duration, error) {
 		return time.Duration(d) * 24 * time.Hour, nil
 	}
 	return time.ParseDuration(v)
+}
+
+// nearConfig is the near cache in front of Redis (cache.Near).
+type nearConfig struct {
+	On    bool          // NEAR_CACHE=on
+	Size  int           // entries kept in process
+	Bound time.Duration // the staleness bound
+	TTL   time.Duration // the longest an entry is kept
+}
+
+// loadNearConfig reads NEAR_CACHE, NEAR_CACHE_SIZE, NEAR_CACHE_BOUND and
+// NEAR_CACHE_TTL. The near cache is off unless asked for: it trades the
+// Redis cache's "every replica reads a write at once" for "within the
+// bound", which clients may rely on.
+func loadNearConfig(getenv func(string) string, redis bool) (nearConfig, error) {
+	bad := func(name, problem string) error { return &configError{name: name, problem: problem} }
+	var n nearConfig
+	switch or(getenv("NEAR_CACHE"), "off") {
+	case "on":
+		n.On = true
+	case "off":
+	default:
+		return n, bad("NEAR_CACHE", "must be on or off")
+	}
+	if n.On && !redis {
+		return n, bad("NEAR_CACHE", "needs REDIS_URL (without Redis the cache is in process already)")
+	}
+	var err error
+	if n.Size, err = strconv.Atoi(or(getenv("NEAR_CACHE_SIZE"), "10000")); err != nil || n.Size < 1 || n.Size > 10_000_000 {
+		return n, bad("NEAR_CACHE_SIZE", "must be a whole number from 1 to 10000000")
+	}
+	if n.Bound, err = time.ParseDuration(or(getenv("NEAR_CACHE_BOUND"), "100ms")); err != nil || n.Bound < 20*time.Millisecond || n.Bound > 10*time.Second {
+		return n, bad("NEAR_CACHE_BOUND", "must be a Go duration from 20ms to 10s")
+	}
+	if n.TTL, err = time.ParseDuration(or(getenv("NEAR_CACHE_TTL"), "1m")); err != nil || n.TTL < time.Second || n.TTL > 10*time.Minute {
+		return n, bad("NEAR_CACHE_TTL", "must be a Go duration from 1s to 10m")
+	}
+	return n, nil
 }

@@ -78,10 +78,24 @@ func (a *app) cacheAndLimits() (cache.Cache, account.Limits, func(context.Contex
 				a.logger.Info("redis reachable again")
 			}
 		}, OnRefuse: a.metrics.RedisBreakerRefused})
+		near := a.cfg.Near
 		rc := cache.NewRedis(rdb, cache.RedisOptions{Options: hooks, Breaker: br, Logger: a.logger, Timeout: a.cfg.RedisTimeout,
-			OnCall: a.metrics.RedisCalls("cache")})
+			OnCall: a.metrics.RedisCalls("cache"), Announce: near.On})
 		a.closers = append(a.closers, func() { rc.Close(); rdb.Close() })
 		c, shared, status = rc, rdb, rc.Status
+		if near.On {
+			// A client of its own, untraced: it carries a heartbeat every
+			// NEAR_CACHE_BOUND/5 and a long-lived subscription.
+			nrdb, err := redisClient(a.cfg.RedisURL, a.cfg.RedisTimeout)
+			if err != nil {
+				return nil, account.Limits{}, nil, err
+			}
+			n := cache.NewNear(rc, nrdb, cache.NearOptions{Size: near.Size, TTL: near.TTL, Bound: near.Bound, Logger: a.logger,
+				OnHit: a.metrics.NearHit, OnMiss: a.metrics.NearMiss, OnInvalidate: a.metrics.NearInvalidated,
+				OnFlush: a.metrics.NearFlushed, OnBypass: a.metrics.NearBypassed, OnHeartbeat: a.metrics.NearHeartbeat})
+			a.closers = append(a.closers, func() { n.Close(); nrdb.Close() })
+			c = n
+		}
 		limOpts.Breaker = br
 		limOpts.OnCall = a.metrics.RedisCalls("ratelimit")
 	}

@@ -1,6 +1,7 @@
 // Package cache keeps users and their devices close to the service, in
 // front of the store: in process (Memory) for a single replica, or in Redis
-// (Redis) shared by every replica. Store is the decorator that puts either
+// (Redis) shared by every replica, with or without a near cache in process
+// in front of it (Near). Store is the decorator that puts either
 // in front of the account store, so that the use cases never see it.
 //
 // # What is cached
@@ -33,17 +34,58 @@
 //
 // The Redis cache extends this across replicas; see Redis.
 //
-// # Why no client-side caching
+// # The near cache
 //
-// Redis can track the keys a client has read and push invalidations, so
-// that hot reads are served from process memory (go-redis's
-// ClientSideCacheConfig, rueidis's DoCache). Measured on a local Redis, a
-// hit costs about 0.2-0.5 µs that way against 50-75 µs for a round trip.
-// But the invalidation reaches the other clients after the write has
-// answered: when one client wrote a key and another read it at once, the
-// read was stale 1992 times in 2000 with go-redis and 337 times in 2000
-// with rueidis. A preference written through one replica must be read
-// through another at once, so every read here is a round trip.
+// With Redis every read is a round trip (50-75 µs on a local Redis, against
+// 0.2-0.5 µs from process memory). Near puts a Memory in front of a Redis
+// cache and keeps it within a stated staleness bound (Bound, 100 ms by
+// default) of every replica's writes:
+//
+//   - A write drops its entries in process before its Hold and after its
+//     Forget, so the writing replica reads it at once.
+//   - The Redis cache publishes the keys of every Hold and Forget on one
+//     channel, in the same script that sets the marker, and "*" when it
+//     changes the generation. Every replica subscribes and drops them.
+//   - Each replica publishes a heartbeat with its own (monotonic) send
+//     time every Bound/5 on a channel of its own, on the same subscription.
+//     Redis delivers one connection's messages in the order it ran the
+//     commands, so when a heartbeat sent at s comes back, every
+//     invalidation Redis ran before s has been applied.
+//   - An entry is served only while the newest heartbeat that came back
+//     was sent at most Bound ago, and after the last flush. So a read that
+//     starts Bound or more after a write's Forget ran in Redis (which is
+//     before the write answers) sees that write, or a newer state: the
+//     bound holds by construction, not on average.
+//
+// It fails closed: when Redis stalls, or the subscription stalls or
+// breaks, no heartbeat comes back and within Bound the near cache stops
+// serving, flushes, and reads go to Redis (or, if Redis is out too, to the
+// database); a subscription that fails or stays silent for Bound is made
+// again, and each (re)subscription flushes, as what was published while
+// unsubscribed is lost. It serves again once a heartbeat sent after the
+// flush comes back. A Redis hit is kept in process only if no invalidation
+// or flush of its key came between the miss and the keep (the
+// observations Memory keeps for loads); what a load read from the store
+// is kept in process only once a later read finds it in Redis, where a
+// hold refuses it. Entries live at most NearOptions.TTL, in a bounded LRU.
+//
+// Why a channel of our own rather than Redis's client-side caching
+// (CLIENT TRACKING, go-redis's ClientSideCacheConfig): tracking sends an
+// invalidation to the connection that read the key, which go-redis reads
+// only when that connection is next used; measured, a read on one client
+// right after a write on another was stale 1992 times in 2000 with go-redis
+// (337 with rueidis), and an idle pooled connection can hold an
+// invalidation for as long as it idles, so no bound can be stated. One
+// ordered subscription carrying both the invalidations and our own
+// heartbeats gives a bound that can be checked on every read with one
+// clock reading, and tells when it cannot be kept. It also carries the
+// holds (tracking would only see them as writes of keys) and costs one
+// PUBLISH inside scripts that run anyway.
+//
+// What it cannot do better than the Redis cache under it: a write whose
+// Forget cannot reach Redis (the writer cut off from it) is not announced;
+// the other replicas learn of it when the writer changes the generation
+// on reaching Redis again (see Redis).
 package cache
 
 import (

@@ -113,6 +113,17 @@ func (m *Memory) forget(keys []string) {
 	}
 }
 
+// clear drops every entry and every observation, so that no load that
+// missed before it is stored after it.
+func (m *Memory) clear() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.obs.clear()
+	m.ll.Init()
+	clear(m.items)
+	m.cost = 0
+}
+
 func (m *Memory) miss(kind, key string) {
 	m.obs.miss(key, observation{at: m.opts.Now()})
 	m.opts.OnMiss(kind)

@@ -64,6 +64,13 @@ func (o *observations) poison(keys ...string) {
 	}
 }
 
+// clear drops every observation: no load that missed before may store.
+func (o *observations) clear() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	clear(o.m)
+}
+
 // take removes the observation of key and returns it when a store may rely
 // on it.
 func (o *observations) take(key string, now time.Time) (observation, bool) {

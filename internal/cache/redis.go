@@ -44,6 +44,10 @@ type RedisOptions struct {
 	Breaker *breaker.Breaker
 	// Logger receives warnings; nil discards them.
 	Logger *slog.Logger
+	// Announce publishes every Hold and Forget (the keys) and every change
+	// of the generation on the channel Prefix+"near", in the same call, for
+	// the near caches of the replicas (see Near).
+	Announce bool
 	// OnCall, when set, is told of each call made to Redis: the operation
 	// ("read", "store", "forget", "hold", "ping", "repair"), how long it
 	// took, and whether it failed (no answer in time, a broken connection
@@ -116,6 +120,7 @@ type Redis struct {
 	opts       Options
 	prefix     string
 	genKey     string
+	channel    string // where Holds, Forgets and generation changes are announced; empty: nowhere
 	timeout    time.Duration
 	tombTTL    time.Duration
 	dirtyTTL   time.Duration
@@ -167,6 +172,9 @@ func NewRedis(client redis.UniversalClient, opts RedisOptions) *Redis {
 		c.prefix = DefaultPrefix
 	}
 	c.genKey = c.prefix + "gen"
+	if opts.Announce {
+		c.channel = nearChannel(c.prefix)
+	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
@@ -460,9 +468,21 @@ func (c *Redis) store(ctx context.Context, kind, id string, payload []byte, ttl 
 	c.br.Success()
 }
 
-// forgetScript replaces each key by the tombstone ARGV[1] for ARGV[2] ms.
+// forgetScript replaces each key by the tombstone ARGV[1] for ARGV[2] ms
+// and, when ARGV[3] names a channel, publishes ARGV[4] (the keys without
+// prefix) on it. A reader of a key either reads it before the script, and
+// is told of the change after, or reads the tombstone.
 var forgetScript = redis.NewScript(`
 for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[1], 'PX', ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[3], ARGV[4]) end
+return 1
+`)
+
+// genScript sets the generation to ARGV[1] and, when ARGV[2] names a
+// channel, publishes that every key changed (nearFlushAll).
+var genScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], '` + nearFlushAll + `') end
 return 1
 `)
 
@@ -494,7 +514,7 @@ func (c *Redis) forgetKeys(ctx context.Context, okeys []string, kind string, ttl
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
 	start := time.Now()
-	err := forgetScript.Run(cctx, c.rdb, keys, kind+randomHex(), ttl.Milliseconds()).Err()
+	err := forgetScript.Run(cctx, c.rdb, keys, kind+randomHex(), ttl.Milliseconds(), c.channel, strings.Join(okeys, " ")).Err()
 	op := "forget"
 	if kind == "p:" {
 		op = "hold"
@@ -628,7 +648,7 @@ func (c *Redis) repair(ctx context.Context, how int) bool {
 		return false
 	}
 	if mustBump || gen == "" || runID == "" || genRunID(gen) != runID {
-		if err := c.rdb.Set(cctx, c.genKey, runID+"."+randomHex(), 0).Err(); err != nil {
+		if err := genScript.Run(cctx, c.rdb, []string{c.genKey}, runID+"."+randomHex(), c.channel).Err(); err != nil {
 			return fail(err)
 		}
 		c.log.InfoContext(ctx, "cache generation changed", slog.Bool("undelivered_invalidations", mustBump && !lost), slog.Bool("server_changed", gen != "" && genRunID(gen) != runID))

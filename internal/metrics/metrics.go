@@ -39,6 +39,7 @@ type Metrics struct {
 	sessions       *prometheus.CounterVec
 	redis          *redisMetrics
 	relay          *relayMetrics
+	near           *nearMetrics
 }
 
 // New creates the metrics and registers them on reg, together with the Go
@@ -91,6 +92,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"event"}),
 		redis: newRedisMetrics(),
 		relay: newRelayMetrics(),
+		near:  newNearMetrics(),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
@@ -108,6 +110,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	)
 	reg.MustRegister(m.redis.collectors()...)
 	reg.MustRegister(m.relay.collectors()...)
+	reg.MustRegister(m.near.collectors()...)
 	return m
 }
 
