@@ -41,7 +41,7 @@ func TestNearCacheReplicas(t *testing.T) {
 	bin := buildBinary(t)
 
 	secret := repRandomHex(t, 32)
-	common := []string{"DATABASE_URL=" + dbURL, "SECRET_KEY=" + secret, "TRUSTED_PROXIES=127.0.0.1/32",
+	common := []string{"DATABASE_URL=" + dbURL, "SECRET_KEY=" + secret, "UNSUBSCRIBE_KEY=" + repRandomHex(t, 32), "TRUSTED_PROXIES=127.0.0.1/32",
 		"NEAR_CACHE=on", "NEAR_CACHE_BOUND=" + nearBound.String()}
 	reps := make([]*repReplica, 3)
 	for i, name := range []string{"A", "B", "C"} {
