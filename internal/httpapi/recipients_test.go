@@ -353,6 +353,17 @@ func TestUnsubscribeEndToEnd(t *testing.T) {
 			t.Errorf("%s token: %d %s", name, r.Status, r.Raw)
 		}
 	}
+	// A browser posting a bad link gets a page, not the envelope.
+	resp, err = h.srv.Client().Do(h.request("POST", "/api/v1/unsubscribe/"+token[:len(token)-3], "List-Unsubscribe=One-Click",
+		"Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(page), "This link is not valid") {
+		t.Errorf("browser POST of a bad link: %d %s", resp.StatusCode, page)
+	}
 	r := postOneClick(t, h, aliceLink, "unsubscribe=yes")
 	expect(t, r, http.StatusBadRequest, "")
 	if prefs(alice) != before || prefs(bob) != bobBefore {
