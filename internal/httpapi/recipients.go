@@ -228,10 +228,32 @@ type channelView struct {
 
 // recipientView is the decision for one user.
 type recipientView struct {
-	UserID   string                 `json:"user_id"`
-	Locale   *string                `json:"locale"`
-	Timezone *string                `json:"timezone"`
-	Channels map[string]channelView `json:"channels"`
+	UserID   string       `json:"user_id"`
+	Locale   *string      `json:"locale"`
+	Timezone *string      `json:"timezone"`
+	Channels channelViews `json:"channels"`
+}
+
+// channelViews holds the decision of each channel asked for (a struct, not
+// a map: a thousand recipients encode without sorting keys).
+type channelViews struct {
+	Email *channelView `json:"email,omitempty"`
+	Push  *channelView `json:"push,omitempty"`
+	SMS   *channelView `json:"sms,omitempty"`
+	InApp *channelView `json:"in_app,omitempty"`
+}
+
+// at returns the field of channel c.
+func (v *channelViews) at(c string) **channelView {
+	switch c {
+	case usersvc.ChannelEmail:
+		return &v.Email
+	case usersvc.ChannelPush:
+		return &v.Push
+	case usersvc.ChannelSMS:
+		return &v.SMS
+	}
+	return &v.InApp
 }
 
 func handleResolve(accounts *account.Service) handlerFunc {
@@ -279,7 +301,7 @@ func handleResolve(accounts *account.Service) handlerFunc {
 }
 
 func viewDecision(d usersvc.Decision) recipientView {
-	v := recipientView{UserID: d.UserID, Locale: d.Locale, Timezone: d.Timezone, Channels: make(map[string]channelView, len(d.Channels))}
+	v := recipientView{UserID: d.UserID, Locale: d.Locale, Timezone: d.Timezone}
 	for _, c := range d.Channels {
 		cv := channelView{Send: c.Send, Email: c.Email, Phone: c.Phone}
 		if c.Reason != "" {
@@ -293,7 +315,7 @@ func viewDecision(d usersvc.Decision) recipientView {
 		if c.Channel == usersvc.ChannelPush && len(c.Devices) > 0 {
 			cv.PushTokens = viewDevices(c.Devices)
 		}
-		v.Channels[c.Channel] = cv
+		*v.Channels.at(c.Channel) = &cv
 	}
 	return v
 }

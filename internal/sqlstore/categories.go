@@ -94,6 +94,10 @@ type categoriesCol struct {
 
 func (c categoriesCol) Scan(src any) error {
 	m := map[string]usersvc.CategoryChoice{}
+	if s, ok := src.(string); ok && s == "{}" {
+		*c.m = m // most users make no choice: no decoding
+		return nil
+	}
 	if err := scanJSON(src, &m); err != nil {
 		return err
 	}
