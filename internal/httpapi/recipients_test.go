@@ -88,6 +88,13 @@ func TestCategoriesAPI(t *testing.T) {
 			}
 		})
 	}
+	// Names are display text: digits and signs are fine, control characters are not.
+	if r := h.do("PUT", "/api/v1/categories/2fa", map[string]any{"name": " 2FA codes & alerts "}, as...); r.Status != http.StatusCreated || r.data()["name"] != "2FA codes & alerts" {
+		t.Errorf("a name with digits and signs: %d %s", r.Status, r.Raw)
+	}
+	if r := h.do("PUT", "/api/v1/categories/bell", map[string]any{"name": "Bell\a"}, as...); r.Status != http.StatusBadRequest || len(fieldErrors(r)["name"]) != 1 {
+		t.Errorf("a name with a control character: %d %s", r.Status, r.Raw)
+	}
 	expect(t, h.do("DELETE", "/api/v1/categories/marketing", nil, as...), http.StatusOK, "")
 	expect(t, h.do("DELETE", "/api/v1/categories/marketing", nil, as...), http.StatusNotFound, "Category not found")
 	expect(t, h.do("GET", "/api/v1/categories/marketing", nil, as...), http.StatusNotFound, "Category not found")
