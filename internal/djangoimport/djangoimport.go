@@ -25,7 +25,12 @@
 //     each true when missing or null, other keys ignored. When the JSON has
 //     neither key (typically {}) and users_notificationpreferences has a
 //     row for the user, its email_notifications and push_notifications are
-//     used. JSON that is not an object, or a key that is not a boolean,
+//     used. The sms channel is users_notificationpreferences.sms_notifications
+//     when the user has a row (the JSON has no sms switch); in_app, which
+//     Django did not have, is on, and there are no category choices (its
+//     categories column is not read: usersvc's categories are the
+//     operator's, defined anew).
+//     JSON that is not an object, or a key that is not a boolean,
 //     stops that user's import (guessing could opt someone in to
 //     notifications they turned off): fix the row and run again.
 //   - created_at, when null, is the earliest of date_joined (when the table
@@ -341,7 +346,8 @@ func preferences(u *djangoUser, notify map[string]notificationPreferences) (user
 	if err != nil {
 		return prefs, err
 	}
-	if np, ok := notify[u.ID]; ok && !named {
+	np, ok := notify[u.ID]
+	if ok && !named {
 		prefs = usersvc.DefaultPreferences()
 		if np.Email != nil {
 			prefs.Email = *np.Email
@@ -349,6 +355,10 @@ func preferences(u *djangoUser, notify map[string]notificationPreferences) (user
 		if np.Push != nil {
 			prefs.Push = *np.Push
 		}
+	}
+	if ok && np.SMS != nil {
+		// Only the table holds the sms switch.
+		prefs.SMS = *np.SMS
 	}
 	return prefs, nil
 }

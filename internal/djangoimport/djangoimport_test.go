@@ -518,7 +518,7 @@ func TestBadRows(t *testing.T) {
 		if want := *date("2024-05-01T10:00:00.123456Z"); !nt.CreatedAt.Equal(want) || !nt.UpdatedAt.Equal(want) {
 			t.Errorf("null timestamps = %v, %v; want last_login %v", nt.CreatedAt, nt.UpdatedAt, want)
 		}
-		if !nt.Preferences.Equal(usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}) {
+		if !nt.Preferences.Equal(usersvc.Preferences{Email: false, Push: true, SMS: false, InApp: true}) {
 			t.Errorf("preferences from users_notificationpreferences = %+v, want email off", nt.Preferences)
 		}
 		if p := user(partialID).Preferences; !p.Equal(usersvc.Preferences{Email: false, Push: true, SMS: true, InApp: true}) {

@@ -48,7 +48,7 @@ type djangoDevice struct {
 
 // notificationPreferences is one row of users_notificationpreferences.
 type notificationPreferences struct {
-	Email, Push *bool
+	Email, Push, SMS *bool
 }
 
 // snapshot is everything the import needs from the Django database.
@@ -69,14 +69,17 @@ func read(ctx context.Context, src Source) (*snapshot, error) {
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	var hasUsers, hasTokens, hasNotify, hasDateJoined bool
+	var hasUsers, hasTokens, hasNotify, hasDateJoined, hasSMS bool
 	err = tx.QueryRow(ctx, `SELECT
 		to_regclass('users_user') IS NOT NULL,
 		to_regclass('users_pushtoken') IS NOT NULL,
 		to_regclass('users_notificationpreferences') IS NOT NULL,
 		EXISTS (SELECT 1 FROM pg_attribute
 			WHERE attrelid = to_regclass('users_user') AND attname = 'date_joined'
-			AND attnum > 0 AND NOT attisdropped)`).Scan(&hasUsers, &hasTokens, &hasNotify, &hasDateJoined)
+			AND attnum > 0 AND NOT attisdropped),
+		EXISTS (SELECT 1 FROM pg_attribute
+			WHERE attrelid = to_regclass('users_notificationpreferences') AND attname = 'sms_notifications'
+			AND attnum > 0 AND NOT attisdropped)`).Scan(&hasUsers, &hasTokens, &hasNotify, &hasDateJoined, &hasSMS)
 	if err != nil {
 		return nil, fmt.Errorf("look up the Django tables: %w", err)
 	}
@@ -125,15 +128,19 @@ func read(ctx context.Context, src Source) (*snapshot, error) {
 	}
 
 	if hasNotify {
-		rows, err := tx.Query(ctx, `SELECT user_id::text, email_notifications, push_notifications
+		sms := "NULL::boolean"
+		if hasSMS {
+			sms = "sms_notifications"
+		}
+		rows, err := tx.Query(ctx, `SELECT user_id::text, email_notifications, push_notifications, `+sms+`
 			FROM users_notificationpreferences`)
 		if err != nil {
 			return nil, fmt.Errorf("read users_notificationpreferences: %w", err)
 		}
 		var userID string
-		var email, push *bool
-		_, err = pgx.ForEachRow(rows, []any{&userID, &email, &push}, func() error {
-			s.notify[userID] = notificationPreferences{Email: copyBool(email), Push: copyBool(push)}
+		var email, push, smsOn *bool
+		_, err = pgx.ForEachRow(rows, []any{&userID, &email, &push, &smsOn}, func() error {
+			s.notify[userID] = notificationPreferences{Email: copyBool(email), Push: copyBool(push), SMS: copyBool(smsOn)}
 			return nil
 		})
 		if err != nil {
