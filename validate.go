@@ -44,9 +44,12 @@ const (
 // CanonicalEmail returns the form under which an email is stored and
 // compared: trimmed, Unicode NFKC, case-folded. Two addresses that look the
 // same have the same canonical form, compatibility forms included: a
-// full-width "Ａ" or "＠" is an "a" or an "@", a ligature "ﬁ" is "fi".
+// full-width "Ａ" or "＠" is an "a" or an "@", a ligature "ﬁ" is "fi". Bytes
+// that are not UTF-8 become U+FFFD (such an address is not valid anyway).
 func CanonicalEmail(s string) string {
-	s = strings.TrimSpace(s)
+	// Invalid UTF-8 is replaced first: case folding stops at a bad byte
+	// and would leave what follows for a second pass to fold.
+	s = strings.ToValidUTF8(strings.TrimSpace(s), "\uFFFD")
 	s = norm.NFKC.String(s)
 	s = foldCase(s)
 	return strings.TrimSpace(norm.NFKC.String(s))
