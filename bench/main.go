@@ -1,0 +1,328 @@
+// Command bench measures usersvc at the limit of the machine it runs on, in
+// one run so that the noise of a shared machine cancels in the ratios:
+//
+//	go run ./bench                                  # SQLite, about 5 minutes
+//	go run ./bench -postgres URL -redis URL         # and PostgreSQL + Redis
+//	go run ./bench -short                           # a quick pass (CI)
+//
+// It builds the service, starts it with its in-process cache on SQLite (and
+// on PostgreSQL with Redis when their URLs are given: a fresh database it
+// drops at the end, and an empty Redis database numbered 1 to 15 that it
+// claims and empties at the end; database 0 is never touched), and a bare
+// net/http server that answers each GET with the same bytes usersvc
+// answered. Then, in rounds that alternate the systems, it drives the
+// authenticated reads (GET /api/v1/users/{id}/preferences and
+// GET /api/v1/users/{id}/, each user with its own bearer token)
+// closed-loop to saturation (wrk -t2 -c32 when wrk is installed, else
+// vegeta with as many workers), then open-loop at half of each system's
+// own saturation (vegeta at a constant rate, so that a slow answer does not
+// hold the next request back and hide the tail). Allocations per request
+// are the difference of go_memstats_mallocs_total on the service's admin
+// listener over a saturation run, divided by its requests; resident
+// memory is VmRSS and VmHWM of /proc/PID/status.
+//
+// Logins are measured against the hash-bound limit: the cores divided by
+// the time of one argon2id hash with the service's parameters, measured in
+// this process just before. A storm of logins with the right password, then
+// one of unknown emails, each closed-loop with two clients per core, with
+// the resident memory sampled during it, after it and after -idle.
+//
+// The load generators: vegeta (github.com/tsenart/vegeta/v12) as a
+// library, since it paces open-loop at a constant rate and reports
+// latency quantiles; wrk for saturation where it is installed, since its
+// C event loop takes less of the shared cores than a Go client does.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+type options struct {
+	short         bool
+	postgres      string
+	redis         string
+	rounds        int
+	duration      time.Duration
+	conns         int
+	users         int
+	loginDuration time.Duration
+	idle          time.Duration
+	pprofDir      string
+	keep          bool
+}
+
+func main() {
+	var o options
+	bare := flag.String("bare", "", "internal: serve as the bare server with the bodies in this directory")
+	flag.BoolVar(&o.short, "short", false, "a quick pass: one round of 2 s runs, 2 s login storms, 3 s idle")
+	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL: also measure usersvc on PostgreSQL + Redis (needs -redis)")
+	flag.StringVar(&o.redis, "redis", "", "Redis URL (redis://host:port): the server of the private database for -postgres")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the read runs, alternating the systems")
+	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of one read run")
+	flag.IntVar(&o.conns, "conns", 32, "connections of the saturation runs")
+	flag.IntVar(&o.users, "users", 64, "users registered on each service")
+	flag.DurationVar(&o.loginDuration, "login-duration", 10*time.Second, "length of one login storm")
+	flag.DurationVar(&o.idle, "idle", time.Minute, "idle time after the login storms before memory is read again")
+	flag.StringVar(&o.pprofDir, "pprof", "", "save CPU and allocation profiles of each service's first saturation run here")
+	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (binary, logs, data)")
+	flag.Parse()
+	if *bare != "" {
+		if err := serveBare(*bare); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: bare:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.short {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		short := map[string]func(){
+			"rounds":         func() { o.rounds = 1 },
+			"duration":       func() { o.duration = 2 * time.Second },
+			"users":          func() { o.users = 8 },
+			"login-duration": func() { o.loginDuration = 2 * time.Second },
+			"idle":           func() { o.idle = 3 * time.Second },
+		}
+		for name, f := range short {
+			if !set[name] {
+				f()
+			}
+		}
+	}
+	if (o.postgres == "") != (o.redis == "") {
+		fmt.Fprintln(os.Stderr, "bench: -postgres and -redis go together")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// system is one server under load.
+type system struct {
+	name    string
+	p       *proc
+	targets []vegeta.Target
+	users   []user
+	sat     []result  // per round
+	half    []result  // per round
+	allocs  []float64 // per request, per round
+	reads   memory    // after the read runs
+	login   loginRun
+}
+
+type loginRun struct {
+	hash             time.Duration // one argon2id hash, alone
+	limit            float64       // cores ÷ hash
+	known, unknown   result
+	peak             int64 // largest resident set sampled during the storms
+	after, afterIdle memory
+}
+
+func run(ctx context.Context, o options) error {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "usersvc-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "bench: scratch directory", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	bin := filepath.Join(dir, "usersvc")
+	logf("building usersvc")
+	if err := buildUsersvc(ctx, root, bin); err != nil {
+		return err
+	}
+	common := []string{"SECRET_KEY=" + rand.Text() + rand.Text(), "RATE_LIMIT_LOGIN_EMAIL=off", "RATE_LIMIT_LOGIN_ADDRESS=off",
+		"RATE_LIMIT_REGISTER_EMAIL=off", "RATE_LIMIT_REGISTER_ADDRESS=off"}
+	var systems []*system
+	defer func() {
+		for _, s := range systems {
+			s.p.stop()
+		}
+	}()
+	sqliteEnv := append([]string{"DATA_DIR=" + filepath.Join(dir, "sqlite")}, common...)
+	p, err := startUsersvc(ctx, "usersvc SQLite", bin, sqliteEnv, filepath.Join(dir, "sqlite.log"))
+	if err != nil {
+		return err
+	}
+	systems = append(systems, &system{name: p.name, p: p})
+	if o.postgres != "" {
+		dbURL, drop, err := privateDatabase(ctx, o.postgres)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		redisURL, release, err := privateRedisDB(ctx, o.redis)
+		if err != nil {
+			return err
+		}
+		defer release()
+		env := append([]string{"DATA_DIR=" + filepath.Join(dir, "pg"), "DATABASE_URL=" + dbURL, "REDIS_URL=" + redisURL}, common...)
+		p, err := startUsersvc(ctx, "usersvc PostgreSQL+Redis", bin, env, filepath.Join(dir, "pg.log"))
+		if err != nil {
+			return err
+		}
+		systems = append(systems, &system{name: p.name, p: p})
+	}
+	for _, s := range systems {
+		logf("registering %d users on %s", o.users, s.name)
+		if s.users, err = registerUsers(ctx, s.p, o.users); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.targets = readTargets(s.p.base, s.users)
+	}
+	if err := saveBodies(ctx, systems[0].p, systems[0].users[0], dir); err != nil {
+		return err
+	}
+	bp, err := startBare(ctx, dir)
+	if err != nil {
+		return err
+	}
+	bare := &system{name: "bare net/http", p: bp}
+	bare.targets = readTargets(bp.base, systems[0].users)
+	systems = append([]*system{bare}, systems...)
+
+	_, wrkErr := exec.LookPath("wrk")
+	useWrk := wrkErr == nil
+	if !useWrk {
+		logf("wrk is not installed: saturating with vegeta (%d workers)", o.conns)
+	}
+	for _, s := range systems { // warm the caches and connections
+		attack(s.targets, 0, 4, time.Second, status200)
+	}
+	for r := range o.rounds {
+		order := slices.Clone(systems)
+		rotate(order, r)
+		for _, s := range order {
+			before, err := s.p.mallocs(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			stopProfile := func() error { return nil }
+			if r == 0 && o.pprofDir != "" && s.p.admin != "" {
+				stopProfile = profile(ctx, s, o)
+			}
+			var res result
+			if useWrk {
+				res, err = saturateWrk(ctx, dir, s.p.base, s.targets, o.conns, o.duration)
+			} else {
+				res = attack(s.targets, 0, o.conns, o.duration, status200)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			if err := stopProfile(); err != nil {
+				return fmt.Errorf("%s: profile: %w", s.name, err)
+			}
+			after, err := s.p.mallocs(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			s.sat = append(s.sat, res)
+			s.allocs = append(s.allocs, (after-before)/float64(max(res.requests, 1)))
+			logf("round %d: %s saturated at %.0f req/s (p99 %v, %d errors)", r+1, s.name, res.rate, res.p99, res.errors)
+		}
+		for _, s := range order {
+			rate := int(s.sat[r].rate / 2)
+			res := attack(s.targets, rate, o.conns, o.duration, status200)
+			s.half = append(s.half, res)
+			logf("round %d: %s at %d req/s: p50 %v p99 %v (%d errors)", r+1, s.name, rate, res.p50, res.p99, res.errors)
+		}
+	}
+	for _, s := range systems {
+		s.reads = s.p.memory()
+	}
+	services := systems[1:]
+	for _, s := range services {
+		if err := measureLogins(ctx, s, o); err != nil {
+			return err
+		}
+	}
+	if o.idle > 0 {
+		logf("idle for %v", o.idle)
+		select {
+		case <-time.After(o.idle):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, s := range services {
+		s.login.afterIdle = s.p.memory()
+	}
+	report(os.Stdout, systems, o)
+	return nil
+}
+
+// rotate turns s left by n places, so that each round starts with
+// another system.
+func rotate[T any](s []T, n int) {
+	n %= len(s)
+	slices.Reverse(s[:n])
+	slices.Reverse(s[n:])
+	slices.Reverse(s)
+}
+
+// profile fetches a CPU and an allocation profile of s over most of a
+// saturation run; the function it returns waits for them.
+func profile(ctx context.Context, s *system, o options) func() error {
+	secs := max(int(o.duration.Seconds())-1, 1)
+	name := map[string]string{"usersvc SQLite": "sqlite", "usersvc PostgreSQL+Redis": "pg"}[s.name]
+	errc := make(chan error, 2)
+	for kind, path := range map[string]string{"cpu": "/debug/pprof/profile", "allocs": "/debug/pprof/allocs"} {
+		go func() {
+			errc <- saveProfile(ctx, s.p, fmt.Sprintf("%s?seconds=%d", path, secs), filepath.Join(o.pprofDir, name+"."+kind+".pprof"))
+		}()
+	}
+	return func() error { return errors.Join(<-errc, <-errc) }
+}
+
+// measureLogins times one hash here, then runs the two login storms on s.
+func measureLogins(ctx context.Context, s *system, o options) error {
+	h, err := hashTime(ctx)
+	if err != nil {
+		return err
+	}
+	cores := runtime.NumCPU()
+	l := &s.login
+	l.hash, l.limit = h, float64(cores)/h.Seconds()
+	clients := 2 * cores
+	var peak int64
+	l.known, peak = loginStorm(s.p, loginTargets(s.p.base, s.users, false), false, clients, o.loginDuration)
+	l.peak = max(l.peak, peak)
+	l.unknown, peak = loginStorm(s.p, loginTargets(s.p.base, s.users, true), true, clients, o.loginDuration)
+	l.peak = max(l.peak, peak)
+	l.after = s.p.memory()
+	logf("%s: logins %.1f/s (unknown email %.1f/s), limit %.1f/s (one hash %v)", s.name, l.known.rate, l.unknown.rate, l.limit, h)
+	for _, r := range []result{l.known, l.unknown} {
+		if r.errors > 0 {
+			logf("%s: %d logins failed, the first: %s", s.name, r.errors, r.firstErr)
+		}
+	}
+	return nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
