@@ -222,7 +222,7 @@ func run(ctx context.Context, o options) error {
 			}
 			stopProfile := func() error { return nil }
 			if r == 0 && o.pprofDir != "" && s.p.admin != "" {
-				stopProfile = profile(ctx, s, o)
+				stopProfile = profile(ctx, s, o.pprofDir, "", o.duration)
 			}
 			var res result
 			if useWrk {
@@ -284,15 +284,16 @@ func rotate[T any](s []T, n int) {
 	slices.Reverse(s)
 }
 
-// profile fetches a CPU and an allocation profile of s over most of a
-// saturation run; the function it returns waits for them.
-func profile(ctx context.Context, s *system, o options) func() error {
-	secs := max(int(o.duration.Seconds())-1, 1)
-	name := map[string]string{"usersvc SQLite": "sqlite", "usersvc PostgreSQL+Redis": "pg"}[s.name]
+// profile fetches a CPU and an allocation profile of s over most of a run
+// of d into dir (with kind in the names); the function it returns waits for
+// them.
+func profile(ctx context.Context, s *system, dir, kind string, d time.Duration) func() error {
+	secs := max(int(d.Seconds())-1, 1)
+	name := map[string]string{"usersvc SQLite": "sqlite", "usersvc PostgreSQL+Redis": "pg"}[s.name] + kind
 	errc := make(chan error, 2)
-	for kind, path := range map[string]string{"cpu": "/debug/pprof/profile", "allocs": "/debug/pprof/allocs"} {
+	for prof, path := range map[string]string{"cpu": "/debug/pprof/profile", "allocs": "/debug/pprof/allocs"} {
 		go func() {
-			errc <- saveProfile(ctx, s.p, fmt.Sprintf("%s?seconds=%d", path, secs), filepath.Join(o.pprofDir, name+"."+kind+".pprof"))
+			errc <- saveProfile(ctx, s.p, fmt.Sprintf("%s?seconds=%d", path, secs), filepath.Join(dir, name+"."+prof+".pprof"))
 		}()
 	}
 	return func() error { return errors.Join(<-errc, <-errc) }
@@ -309,8 +310,15 @@ func measureLogins(ctx context.Context, s *system, o options) error {
 	l.hash, l.limit = h, float64(cores)/h.Seconds()
 	clients := 2 * cores
 	var peak int64
+	stopProfile := func() error { return nil }
+	if o.pprofDir != "" {
+		stopProfile = profile(ctx, s, o.pprofDir, "-login", o.loginDuration)
+	}
 	l.known, peak = loginStorm(s.p, loginTargets(s.p.base, s.users, false), false, clients, o.loginDuration)
 	l.peak = max(l.peak, peak)
+	if err := stopProfile(); err != nil {
+		return fmt.Errorf("%s: profile: %w", s.name, err)
+	}
 	l.unknown, peak = loginStorm(s.p, loginTargets(s.p.base, s.users, true), true, clients, o.loginDuration)
 	l.peak = max(l.peak, peak)
 	l.after = s.p.memory()

@@ -185,20 +185,8 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		return err
 	}
 	defer stopAdmin()
-	clientIP := httpapi.RemoteAddr
-	if len(cfg.TrustedProxies) > 0 {
-		clientIP = httpapi.TrustProxies(cfg.TrustedProxies)
-	}
-	handler := httpapi.NewServer(a.logger, httpapi.Config{
-		Version:            version(),
-		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
-		TrustedProxies:     clientIP,
-		JWKS:               a.tokens.JWKS,
-		Metrics:            apiMetrics,
-		Instrument:         a.instrument,
-	}, a.accounts, a.health)
 	srv := &http.Server{
-		Handler:           a.tracing.Handler(handler),
+		Handler:           a.handler(apiMetrics),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -235,6 +223,24 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 	}
 	a.logger.Info("stopped")
 	return nil
+}
+
+// handler is the whole HTTP surface of the API port, as served: the routes
+// with their middleware, metrics and tracing. apiMetrics serves /metrics
+// there (nil: not on this port).
+func (a *app) handler(apiMetrics http.Handler) http.Handler {
+	clientIP := httpapi.RemoteAddr
+	if len(a.cfg.TrustedProxies) > 0 {
+		clientIP = httpapi.TrustProxies(a.cfg.TrustedProxies)
+	}
+	return a.tracing.Handler(httpapi.NewServer(a.logger, httpapi.Config{
+		Version:            version(),
+		CORSAllowedOrigins: a.cfg.CORSAllowedOrigins,
+		TrustedProxies:     clientIP,
+		JWKS:               a.tokens.JWKS,
+		Metrics:            apiMetrics,
+		Instrument:         a.instrument,
+	}, a.accounts, a.health))
 }
 
 // purgeExpiredRefreshTokens removes expired refresh families hourly.
