@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -143,9 +144,45 @@ func loginTargets(base string, users []user, unknown bool) []vegeta.Target {
 	return ts
 }
 
+// Series of usersvc's password hash time.
+const (
+	hashSum   = "usersvc_password_hash_duration_seconds_sum"
+	hashCount = "usersvc_password_hash_duration_seconds_count"
+)
+
+// storm is a login storm.
+type storm struct {
+	result
+	peak int64 // the largest resident set sampled during it
+	// busy is the part of the storm's time the service's hashing slots
+	// (one per core) spent hashing, by its own hash duration metric: 1
+	// when nothing but the hash bounds the logins, whatever CPU the
+	// machine gives the process.
+	busy float64
+	hash time.Duration // the service's mean hash time during it
+}
+
 // loginStorm logs in closed-loop with clients for d while sampling the
-// resident set of p, and returns the run and the largest sample.
-func loginStorm(p *proc, targets []vegeta.Target, unknown bool, clients int, d time.Duration) (result, int64) {
+// resident set of p.
+func loginStorm(ctx context.Context, p *proc, targets []vegeta.Target, unknown bool, clients int, d time.Duration) (storm, error) {
+	before, err := p.metrics(ctx, hashSum, hashCount)
+	if err != nil {
+		return storm{}, err
+	}
+	start := time.Now()
+	r, peak := loginRun(p, targets, unknown, clients, d)
+	wall := time.Since(start)
+	after, err := p.metrics(ctx, hashSum, hashCount)
+	if err != nil {
+		return storm{}, err
+	}
+	spent := after[hashSum] - before[hashSum]
+	n := max(after[hashCount]-before[hashCount], 1)
+	return storm{result: r, peak: peak, busy: spent / (wall.Seconds() * float64(runtime.NumCPU())),
+		hash: time.Duration(spent / n * float64(time.Second))}, nil
+}
+
+func loginRun(p *proc, targets []vegeta.Target, unknown bool, clients int, d time.Duration) (result, int64) {
 	want := uint16(http.StatusOK)
 	if unknown {
 		want = http.StatusUnauthorized

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -195,20 +196,35 @@ func (p *proc) mallocs(ctx context.Context) (float64, error) {
 		}
 		return v.Mallocs, nil
 	}
+	m, err := p.metrics(ctx, "go_memstats_mallocs_total")
+	return m["go_memstats_mallocs_total"], err
+}
+
+// metrics reads the named unlabelled series of usersvc's /metrics.
+func (p *proc) metrics(ctx context.Context, names ...string) (map[string]float64, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.admin+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
-			return strconv.ParseFloat(v, 64)
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && slices.Contains(names, name) {
+			if out[name], err = strconv.ParseFloat(v, 64); err != nil {
+				return nil, err
+			}
 		}
 	}
-	return 0, errors.New("no go_memstats_mallocs_total in /metrics")
+	for _, n := range names {
+		if _, ok := out[n]; !ok {
+			return nil, fmt.Errorf("no %s in /metrics", n)
+		}
+	}
+	return out, sc.Err()
 }
 
 func getJSON(ctx context.Context, url string, v any) error {

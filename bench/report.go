@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/usersvc/usersvc/internal/password"
 )
@@ -26,6 +30,35 @@ func hashTime(ctx context.Context) (time.Duration, error) {
 		ds = append(ds, time.Since(start))
 	}
 	return median(ds), nil
+}
+
+// hashRate is how many argon2id hashes per second this process computes
+// with one goroutine per core for d: the hash-bound limit as the machine
+// gives it right now (on a shared machine, less than the cores divided by
+// one hash's time).
+func hashRate(ctx context.Context, d time.Duration) (float64, error) {
+	h, err := password.New()
+	if err != nil {
+		return 0, err
+	}
+	var n atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	start := time.Now()
+	for range runtime.NumCPU() {
+		g.Go(func() error {
+			for time.Since(start) < d {
+				if _, err := h.Hash(ctx, benchPassword); err != nil {
+					return err
+				}
+				n.Add(1)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	return float64(n.Load()) / time.Since(start).Seconds(), nil
 }
 
 func median[T int | int64 | float64 | time.Duration](xs []T) T {
@@ -83,13 +116,22 @@ func report(w io.Writer, systems []*system, o options) {
 			median(s.allocs), mib(s.reads.rss), mib(s.reads.hwm), errs)
 	}
 	services := systems[1:]
-	fmt.Fprintf(w, "\n### Logins (%v storms, %d clients per core; limit = cores ÷ one hash)\n\n", o.loginDuration, 2)
-	fmt.Fprintln(w, "| system | one hash | limit/s | logins/s | × limit | unknown email/s | × limit | RSS peak in storm | after | after idle |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "\n### Logins (%v storms, 4 clients per core)\n\n", o.loginDuration)
+	fmt.Fprint(w, "Limit A: argon2id hashes per second of one goroutine per core in the harness, before and after the storms "+
+		"(on an idle machine, cores ÷ one hash). Limit B: cores ÷ the service's own mean hash time during the storm.\n\n")
+	fmt.Fprintln(w, "| system | path | one hash alone | limit A/s | hash in storm | limit B/s | logins/s | × A | × B | RSS peak in storm | after | after idle |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	cores := float64(runtime.NumCPU())
 	for _, s := range services {
 		l := s.login
-		fmt.Fprintf(w, "| %s | %s | %.1f | %.1f | %.2f | %.1f | %.2f | %s | %s | %s |\n", s.name, ms(l.hash), l.limit,
-			l.known.rate, l.known.rate/l.limit, l.unknown.rate, l.unknown.rate/l.limit, mib(l.peak), mib(l.after.rss), mib(l.afterIdle.rss))
+		for _, st := range []struct {
+			path string
+			storm
+		}{{"known email", l.known}, {"unknown email", l.unknown}} {
+			limitB := cores / st.hash.Seconds()
+			fmt.Fprintf(w, "| %s | %s | %s | %.1f | %s | %.1f | %.1f | %.2f | %.2f | %s | %s | %s |\n", s.name, st.path, ms(l.hash), l.limit,
+				ms(st.hash), limitB, st.rate, st.rate/l.limit, st.rate/limitB, mib(st.peak), mib(l.after.rss), mib(l.afterIdle.rss))
+		}
 	}
 	fmt.Fprintf(w, "\n### Goals\n\n")
 	goal := func(ok bool, format string, args ...any) {
@@ -111,10 +153,11 @@ func report(w io.Writer, systems []*system, o options) {
 		goal(p99 < 2*time.Millisecond, "%s p99 at half saturation %s (goal < 2 ms)", s.name, ms(p99))
 		goal(s.reads.rss < 40*mb, "%s RSS after reads %s (goal < 40 MiB)", s.name, mib(s.reads.rss))
 		l := s.login
-		goal(l.known.rate >= 0.9*l.limit, "%s logins %.2f × the hash-bound limit (goal ≥ 0.90)", s.name, l.known.rate/l.limit)
-		goal(l.unknown.rate >= 0.9*l.limit && l.unknown.rate <= 1.1*l.known.rate,
-			"%s unknown-email logins %.2f × the limit, %.2f × known (goal ≥ 0.90, and no faster than known)", s.name,
-			l.unknown.rate/l.limit, l.unknown.rate/l.known.rate)
+		knownB, unknownB := l.known.rate*l.known.hash.Seconds()/cores, l.unknown.rate*l.unknown.hash.Seconds()/cores
+		goal(knownB >= 0.9, "%s logins %.2f × the hash-bound limit B (%.2f × A) (goal ≥ 0.90)", s.name, knownB, l.known.rate/l.limit)
+		goal(unknownB >= 0.9 && unknownB <= 1.1*knownB,
+			"%s unknown-email logins %.2f × the limit B, %.2f × known (goal ≥ 0.90, and no faster than known)", s.name,
+			unknownB, l.unknown.rate/l.known.rate)
 		goal(l.peak < 80*mb, "%s RSS during the login storms %s (goal < 80 MiB)", s.name, mib(l.peak))
 		goal(l.afterIdle.rss < 48*mb, "%s RSS after %v idle %s (goal < 48 MiB)", s.name, o.idle, mib(l.afterIdle.rss))
 	}

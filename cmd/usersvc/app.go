@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -99,6 +100,7 @@ type app struct {
 	accounts *account.Service
 	health   httpapi.Health
 	tracing  *tracing.Tracing
+	hashes   hashCounter // password hashes computed
 	closers  []func()
 }
 
@@ -141,7 +143,10 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		return nil, err
 	}
 	a.tokens = tokens
-	hasherOpts := []password.Option{password.WithObserver(a.metrics.ObserveHash)}
+	hasherOpts := []password.Option{password.WithObserver(func(d time.Duration) {
+		a.metrics.ObserveHash(d)
+		a.hashes.observe(d)
+	})}
 	if cfg.HashConcurrency > 0 {
 		hasherOpts = append(hasherOpts, password.WithMaxConcurrent(cfg.HashConcurrency))
 	}
@@ -179,6 +184,9 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		return err
 	}
 	defer a.close()
+	// Starting computed a password hash (the one unknown emails are checked
+	// against) and ran the migrations: give that memory back before serving.
+	debug.FreeOSMemory()
 	// With an admin listener, /metrics is served there and not on the API port.
 	apiMetrics, stopAdmin, err := a.startAdmin()
 	if err != nil {
@@ -199,9 +207,11 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	a.logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()),
-		slog.Bool("postgres", cfg.postgres()), slog.Bool("redis", cfg.RedisURL != ""))
+		slog.Bool("postgres", cfg.postgres()), slog.Bool("redis", cfg.RedisURL != ""),
+		slog.Int64("memory_limit", debug.SetMemoryLimit(-1)))
 
 	go purgeExpiredRefreshTokens(ctx, a.store, a.logger)
+	go returnMemoryAfterHashing(ctx, &a.hashes, memoryReturnPeriod, debug.FreeOSMemory)
 	stopEvents := a.startEvents(ctx, a.events)
 	defer stopEvents()
 	errc := make(chan error, 1)
