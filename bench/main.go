@@ -274,7 +274,30 @@ func run(ctx context.Context, o options) error {
 		s.login.afterIdle = s.p.memory()
 	}
 	report(os.Stdout, systems, o)
-	return nil
+	return broken(systems)
+}
+
+// broken reports a run that measured something other than what it meant
+// to: a read run with no answers or more than 1% of them unexpected, a
+// login storm with no login. Goals not met are not errors: on a shared
+// machine they are the machine's as much as the service's.
+func broken(systems []*system) error {
+	var errs []error
+	check := func(name string, r result) {
+		if r.requests == 0 || r.errors*100 > r.requests {
+			errs = append(errs, fmt.Errorf("%s: %d answers as expected, %d not (the first: %s)", name, r.requests, r.errors, r.firstErr))
+		}
+	}
+	for _, s := range systems {
+		for _, r := range append(slices.Clone(s.sat), s.half...) {
+			check(s.name+" reads", r)
+		}
+		if s.p.admin != "" {
+			check(s.name+" logins", s.login.known.result)
+			check(s.name+" unknown-email logins", s.login.unknown.result)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // rotate turns s left by n places, so that each round starts with
