@@ -47,6 +47,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -64,6 +65,20 @@ type options struct {
 	idle          time.Duration
 	pprofDir      string
 	keep          bool
+	env           envList
+}
+
+// envList is the repeated -env flag.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+func (e *envList) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return errors.New("want NAME=VALUE")
+	}
+	*e = append(*e, v)
+	return nil
 }
 
 func main() {
@@ -80,6 +95,7 @@ func main() {
 	flag.DurationVar(&o.idle, "idle", time.Minute, "idle time after the login storms before memory is read again")
 	flag.StringVar(&o.pprofDir, "pprof", "", "save CPU and allocation profiles of each service's first saturation run here")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (binary, logs, data)")
+	flag.Var(&o.env, "env", "NAME=VALUE for the usersvc processes (repeatable), e.g. -env GOMEMLIMIT=off")
 	flag.Parse()
 	if *bare != "" {
 		if err := serveBare(*bare); err != nil {
@@ -158,6 +174,7 @@ func run(ctx context.Context, o options) error {
 	}
 	common := []string{"SECRET_KEY=" + rand.Text() + rand.Text(), "RATE_LIMIT_LOGIN_EMAIL=off", "RATE_LIMIT_LOGIN_ADDRESS=off",
 		"RATE_LIMIT_REGISTER_EMAIL=off", "RATE_LIMIT_REGISTER_ADDRESS=off"}
+	common = append(common, o.env...)
 	var systems []*system
 	defer func() {
 		for _, s := range systems {

@@ -146,7 +146,7 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 	hasherOpts := []password.Option{password.WithObserver(func(d time.Duration) {
 		a.metrics.ObserveHash(d)
 		a.hashes.observe(d)
-	})}
+	}), password.WithCollectAfterHash()}
 	if cfg.HashConcurrency > 0 {
 		hasherOpts = append(hasherOpts, password.WithMaxConcurrent(cfg.HashConcurrency))
 	}

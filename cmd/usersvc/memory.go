@@ -12,14 +12,16 @@ import (
 )
 
 // defaultMemoryLimit is the Go runtime's soft memory limit when neither
-// GOMEMLIMIT nor a cgroup memory limit sets one. It holds two argon2id
-// hashes at once (19 MiB each) and a few more MiB of heap, so that a storm
-// of logins on two cores makes the collector run once a hash (their memory
-// holds no pointers, so a collection costs about a millisecond) rather
-// than the process grow. Where the heap holds more (many cores hashing, a
-// full in-process cache of 50,000 users), raise GOMEMLIMIT: the limit is
-// soft, and above it the collector takes up to half of the CPU.
-const defaultMemoryLimit = 48 << 20
+// GOMEMLIMIT nor a cgroup memory limit sets one: a bound on runaway growth,
+// well above what the service needs. A login storm on two cores holds about
+// 60 MiB of heap (two argon2id hashes of 19 MiB each, collected after each
+// hash, see password.WithCollectAfterHash), a full in-process cache of
+// 50,000 users some 30 MiB more. A limit close to the heap in use costs
+// more than it saves: the runtime then collects almost continuously and
+// gives the hashes' pages back to the system between hashes, so that each
+// hash faults 19 MiB of fresh pages in (a limit of 48 MiB made logins two
+// to three times as slow on a 2-core virtual machine).
+const defaultMemoryLimit = 128 << 20
 
 // cgroupShare is the part of a container's memory limit the Go heap may
 // take; the rest is for what the runtime does not count (the binary's
