@@ -128,17 +128,28 @@ func attack(targets []vegeta.Target, rate, workers int, d time.Duration, ok func
 
 func status200(code uint16) bool { return code == http.StatusOK }
 
-// loginTargets are logins of the users with their password, or of as many
-// unknown emails (answered 401) when unknown is set.
-func loginTargets(base string, users []user, unknown bool) []vegeta.Target {
+// Kinds of login of a storm.
+type loginKind int
+
+const (
+	loginKnown   loginKind = iota // the user's email and password: 200
+	loginWrong                    // the user's email, a wrong password: 401
+	loginUnknown                  // an email nobody has: 401
+)
+
+// loginTargets are logins of kind, one per user.
+func loginTargets(base string, users []user, kind loginKind) []vegeta.Target {
 	var ts []vegeta.Target
 	h := http.Header{"Content-Type": {"application/json"}}
 	for i, u := range users {
-		email := u.email
-		if unknown {
-			email = fmt.Sprintf("nobody-%s-%d@example.com", randomHex(4), i)
+		body := loginBody(u.email)
+		switch kind {
+		case loginWrong:
+			body["password"] = benchPassword + "-wrong"
+		case loginUnknown:
+			body["email"] = fmt.Sprintf("nobody-%s-%d@example.com", randomHex(4), i)
 		}
-		b, _ := json.Marshal(loginBody(email))
+		b, _ := json.Marshal(body)
 		ts = append(ts, vegeta.Target{Method: http.MethodPost, URL: base + "/api/v1/users/login", Header: h, Body: b})
 	}
 	return ts
@@ -164,13 +175,13 @@ type storm struct {
 
 // loginStorm logs in closed-loop with clients for d while sampling the
 // resident set of p.
-func loginStorm(ctx context.Context, p *proc, targets []vegeta.Target, unknown bool, clients int, d time.Duration) (storm, error) {
+func loginStorm(ctx context.Context, p *proc, targets []vegeta.Target, kind loginKind, clients int, d time.Duration) (storm, error) {
 	before, err := p.metrics(ctx, hashSum, hashCount)
 	if err != nil {
 		return storm{}, err
 	}
 	start := time.Now()
-	r, peak := loginRun(p, targets, unknown, clients, d)
+	r, peak := loginRun(p, targets, kind, clients, d)
 	wall := time.Since(start)
 	after, err := p.metrics(ctx, hashSum, hashCount)
 	if err != nil {
@@ -182,9 +193,9 @@ func loginStorm(ctx context.Context, p *proc, targets []vegeta.Target, unknown b
 		hash: time.Duration(spent / n * float64(time.Second))}, nil
 }
 
-func loginRun(p *proc, targets []vegeta.Target, unknown bool, clients int, d time.Duration) (result, int64) {
+func loginRun(p *proc, targets []vegeta.Target, kind loginKind, clients int, d time.Duration) (result, int64) {
 	want := uint16(http.StatusOK)
-	if unknown {
+	if kind != loginKnown {
 		want = http.StatusUnauthorized
 	}
 	stop := make(chan struct{})

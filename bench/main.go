@@ -148,8 +148,9 @@ type system struct {
 type logins struct {
 	hash             time.Duration // one argon2id hash, alone
 	limit            float64       // hashes per second, one goroutine per core
-	known, unknown   storm
-	peak             int64 // largest resident set sampled during the storms
+	known, wrong     storm         // right and wrong passwords of existing users
+	unknown          storm         // emails nobody has
+	peak             int64         // largest resident set sampled during the storms
 	after, afterIdle memory
 }
 
@@ -311,6 +312,7 @@ func broken(systems []*system) error {
 		}
 		if s.p.admin != "" {
 			check(s.name+" logins", s.login.known.result)
+			check(s.name+" wrong-password logins", s.login.wrong.result)
 			check(s.name+" unknown-email logins", s.login.unknown.result)
 		}
 	}
@@ -358,16 +360,19 @@ func measureLogins(ctx context.Context, s *system, o options) error {
 	if o.pprofDir != "" {
 		stopProfile = profile(ctx, s, o.pprofDir, "-login", o.loginDuration)
 	}
-	if l.known, err = loginStorm(ctx, s.p, loginTargets(s.p.base, s.users, false), false, clients, o.loginDuration); err != nil {
+	if l.known, err = loginStorm(ctx, s.p, loginTargets(s.p.base, s.users, loginKnown), loginKnown, clients, o.loginDuration); err != nil {
 		return err
 	}
 	if err := stopProfile(); err != nil {
 		return fmt.Errorf("%s: profile: %w", s.name, err)
 	}
-	if l.unknown, err = loginStorm(ctx, s.p, loginTargets(s.p.base, s.users, true), true, clients, o.loginDuration); err != nil {
+	if l.wrong, err = loginStorm(ctx, s.p, loginTargets(s.p.base, s.users, loginWrong), loginWrong, clients, o.loginDuration); err != nil {
 		return err
 	}
-	l.peak = max(l.known.peak, l.unknown.peak)
+	if l.unknown, err = loginStorm(ctx, s.p, loginTargets(s.p.base, s.users, loginUnknown), loginUnknown, clients, o.loginDuration); err != nil {
+		return err
+	}
+	l.peak = max(l.known.peak, l.wrong.peak, l.unknown.peak)
 	l.after = s.p.memory()
 	after, err := hashRate(ctx, o.loginDuration/2)
 	if err != nil {
@@ -375,7 +380,7 @@ func measureLogins(ctx context.Context, s *system, o options) error {
 	}
 	l.limit = (before + after) / 2
 	logf("%s: logins %.1f/s (unknown email %.1f/s), limit %.1f/s (one hash %v)", s.name, l.known.rate, l.unknown.rate, l.limit, h)
-	for _, r := range []result{l.known.result, l.unknown.result} {
+	for _, r := range []result{l.known.result, l.wrong.result, l.unknown.result} {
 		if r.errors > 0 {
 			logf("%s: %d logins failed, the first: %s", s.name, r.errors, r.firstErr)
 		}
