@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -99,6 +100,7 @@ type app struct {
 	accounts *account.Service
 	health   httpapi.Health
 	tracing  *tracing.Tracing
+	hashes   hashCounter // password hashes computed
 	closers  []func()
 }
 
@@ -152,7 +154,10 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		}
 		unsub = signer
 	}
-	hasherOpts := []password.Option{password.WithObserver(a.metrics.ObserveHash)}
+	hasherOpts := []password.Option{password.WithObserver(func(d time.Duration) {
+		a.metrics.ObserveHash(d)
+		a.hashes.observe(d)
+	}), password.WithCollectAfterHash()}
 	if cfg.HashConcurrency > 0 {
 		hasherOpts = append(hasherOpts, password.WithMaxConcurrent(cfg.HashConcurrency))
 	}
@@ -191,16 +196,15 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		return err
 	}
 	defer a.close()
+	// Starting computed a password hash (the one unknown emails are checked
+	// against) and ran the migrations: give that memory back before serving.
+	debug.FreeOSMemory()
 	// With an admin listener, /metrics is served there and not on the API port.
 	apiMetrics, stopAdmin, err := a.startAdmin()
 	if err != nil {
 		return err
 	}
 	defer stopAdmin()
-	clientIP := httpapi.RemoteAddr
-	if len(cfg.TrustedProxies) > 0 {
-		clientIP = httpapi.TrustProxies(cfg.TrustedProxies)
-	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -209,17 +213,8 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 	if cfg.publicURLDefault {
 		publicURL = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
-	handler := httpapi.NewServer(a.logger, httpapi.Config{
-		Version:            version(),
-		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
-		TrustedProxies:     clientIP,
-		JWKS:               a.tokens.JWKS,
-		Metrics:            apiMetrics,
-		Instrument:         a.instrument,
-		PublicURL:          publicURL,
-	}, a.accounts, a.health)
 	srv := &http.Server{
-		Handler:           a.tracing.Handler(handler),
+		Handler:           a.handler(apiMetrics, publicURL),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -228,9 +223,11 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
 	a.logger.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("version", version()),
-		slog.Bool("postgres", cfg.postgres()), slog.Bool("redis", cfg.RedisURL != ""))
+		slog.Bool("postgres", cfg.postgres()), slog.Bool("redis", cfg.RedisURL != ""),
+		slog.Int64("memory_limit", debug.SetMemoryLimit(-1)))
 
 	go purgeExpiredRefreshTokens(ctx, a.store, a.logger)
+	go returnMemoryAfterHashing(ctx, &a.hashes, memoryReturnPeriod, debug.FreeOSMemory)
 	stopEvents := a.startEvents(ctx, a.events)
 	defer stopEvents()
 	errc := make(chan error, 1)
@@ -252,6 +249,25 @@ func serve(ctx context.Context, cfg *config, logw io.Writer) error {
 	}
 	a.logger.Info("stopped")
 	return nil
+}
+
+// handler is the whole HTTP surface of the API port, as served: the routes
+// with their middleware, metrics and tracing. apiMetrics serves /metrics
+// there (nil: not on this port).
+func (a *app) handler(apiMetrics http.Handler, publicURL string) http.Handler {
+	clientIP := httpapi.RemoteAddr
+	if len(a.cfg.TrustedProxies) > 0 {
+		clientIP = httpapi.TrustProxies(a.cfg.TrustedProxies)
+	}
+	return a.tracing.Handler(httpapi.NewServer(a.logger, httpapi.Config{
+		Version:            version(),
+		CORSAllowedOrigins: a.cfg.CORSAllowedOrigins,
+		TrustedProxies:     clientIP,
+		JWKS:               a.tokens.JWKS,
+		Metrics:            apiMetrics,
+		Instrument:         a.instrument,
+		PublicURL:          publicURL,
+	}, a.accounts, a.health))
 }
 
 // purgeExpiredRefreshTokens removes expired refresh families hourly.

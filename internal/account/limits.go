@@ -30,20 +30,25 @@ type Limits struct {
 	RegisterEmail, RegisterAddr Limiter
 }
 
-type clientAddrKey struct{}
-
-// WithClientAddr returns ctx carrying the address of the client a request
-// comes from, which the rate limits count by.
-func WithClientAddr(ctx context.Context, addr string) context.Context {
-	return context.WithValue(ctx, clientAddrKey{}, addr)
+// Client is the client a request comes from.
+type Client struct {
+	Addr      string // its address, which the rate limits count by
+	UserAgent string // its User-Agent, which a login records with its session
 }
 
-type userAgentKey struct{}
+type clientKey struct{}
 
-// WithUserAgent returns ctx carrying the User-Agent of the client a
-// request came from, which a login records with its session.
-func WithUserAgent(ctx context.Context, ua string) context.Context {
-	return context.WithValue(ctx, userAgentKey{}, ua)
+// WithClient returns ctx carrying c, the client of the request. c is not
+// copied: it must not change while ctx is in use.
+func WithClient(ctx context.Context, c *Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+func clientFrom(ctx context.Context) Client {
+	if c, ok := ctx.Value(clientKey{}).(*Client); ok {
+		return *c
+	}
+	return Client{}
 }
 
 // maxUserAgent is how much of a User-Agent a session keeps.
@@ -52,7 +57,7 @@ const maxUserAgent = 256
 // clientOf returns the User-Agent (cut to maxUserAgent bytes of valid
 // UTF-8) and the address of the client of ctx.
 func clientOf(ctx context.Context) (ua, addr string) {
-	ua, _ = ctx.Value(userAgentKey{}).(string)
+	ua = clientFrom(ctx).UserAgent
 	if len(ua) > maxUserAgent {
 		ua = ua[:maxUserAgent]
 	}
@@ -60,8 +65,7 @@ func clientOf(ctx context.Context) (ua, addr string) {
 }
 
 func clientAddr(ctx context.Context) string {
-	s, _ := ctx.Value(clientAddrKey{}).(string)
-	return s
+	return clientFrom(ctx).Addr
 }
 
 const msgRateLimited = "Too many attempts; try again later"

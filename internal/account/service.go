@@ -365,6 +365,9 @@ func (s *Service) Logout(ctx context.Context, raw string) error {
 
 // isNotFound reports whether err is ENotFound.
 func isNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
 	var e *usersvc.Error
 	return errors.As(err, &e) && e.Code == usersvc.ENotFound
 }

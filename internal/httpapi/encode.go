@@ -40,11 +40,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		body = []byte(`{"success":false,"data":null,"error":"Internal server error","message":"Internal server error","meta":null}`)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = headerJSONType
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	if len(body) < cap(body) { // room for the newline: one write, no copy
+		_, _ = w.Write(append(body, '\n'))
+		return
+	}
+	_, _ = w.Write(body)
+	_, _ = w.Write(newline)
 }
+
+var newline = []byte{'\n'}
 
 // statusOf is the one table from error codes to HTTP statuses.
 func statusOf(code string) int {

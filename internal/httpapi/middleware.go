@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,16 +24,17 @@ import (
 
 type ctxKey int
 
-const (
-	reqInfoKey ctxKey = iota
-	principalKey
-)
+const reqInfoKey ctxKey = 0
 
-// reqInfo is what a request's handlers learn that the access log reports.
+// reqInfo is what the middleware and the handlers of one request share,
+// held in one context value: the request id, who made the request (for
+// the access log), the client, and the principal that authenticate found.
 type reqInfo struct {
-	id      string
-	userID  string
-	service string
+	id        string
+	userID    string
+	service   string
+	client    account.Client
+	principal account.Principal
 }
 
 // setUser records who made the request, for the access log.
@@ -71,6 +73,17 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// Values of the headers every answer carries, shared by all answers: a
+// header value is only ever replaced, never changed in place, so one slice
+// serves every request without an allocation.
+var (
+	headerNosniff  = []string{"nosniff"}
+	headerDeny     = []string{"DENY"}
+	headerNoRef    = []string{"no-referrer"}
+	headerNoStore  = []string{"no-store"}
+	headerJSONType = []string{"application/json"}
+)
+
 // statusRecorder remembers the status and size of a response.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -105,9 +118,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if !validRequestID(ri.id) {
 			ri.id = newRequestID()
 		}
+		ri.client = account.Client{Addr: s.cfg.TrustedProxies(r), UserAgent: r.UserAgent()}
 		ctx := context.WithValue(r.Context(), reqInfoKey, ri)
-		ctx = account.WithClientAddr(ctx, s.cfg.TrustedProxies(r))
-		ctx = account.WithUserAgent(ctx, r.UserAgent())
+		ctx = account.WithClient(ctx, &ri.client)
 		// The change feed holds a request for up to its wait, on top of the
 		// bound of its work.
 		limit := s.cfg.RequestTimeout
@@ -119,12 +132,12 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 
 		h := w.Header()
-		h.Set("X-Request-ID", ri.id)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		h["X-Request-Id"] = []string{ri.id}
+		h["X-Content-Type-Options"] = headerNosniff
+		h["X-Frame-Options"] = headerDeny
+		h["Referrer-Policy"] = headerNoRef
 		if strings.HasPrefix(r.URL.Path, "/api/") {
-			h.Set("Cache-Control", "no-store")
+			h["Cache-Control"] = headerNoStore
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		defer func() {
@@ -145,7 +158,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.Int("bytes", rec.bytes),
 				slog.String("request_id", ri.id),
-				slog.String("client_ip", s.cfg.TrustedProxies(r)),
+				slog.String("client_ip", ri.client.Addr),
 			}
 			if ri.userID != "" {
 				attrs = append(attrs, slog.String("user_id", ri.userID))
@@ -223,16 +236,26 @@ func authenticate(accounts *account.Service, h handlerFunc) handlerFunc {
 		if err != nil {
 			return err
 		}
-		setUser(r, p.UserID, p.Service)
-		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+		ri, ok := r.Context().Value(reqInfoKey).(*reqInfo)
+		if !ok {
+			return errNoMiddleware
+		}
+		ri.userID, ri.service, ri.principal = p.UserID, p.Service, p
+		return h(w, r)
 	}
 }
+
+// errNoMiddleware is the error of a route served without the middleware,
+// which no request of NewServer's handler is.
+var errNoMiddleware = errors.New("httpapi: a route was served without the middleware")
 
 // principalOf returns the caller that authenticate found: the anonymous
 // principal on a route without it.
 func principalOf(r *http.Request) account.Principal {
-	p, _ := r.Context().Value(principalKey).(account.Principal)
-	return p
+	if ri, ok := r.Context().Value(reqInfoKey).(*reqInfo); ok {
+		return ri.principal
+	}
+	return account.Principal{}
 }
 
 // pathUserID returns the {user_id} path segment, lowercased when it is a
@@ -244,8 +267,8 @@ func pathUserID(r *http.Request) string {
 		return s
 	}
 	id, err := uuid.Parse(s)
-	if err != nil {
-		return s
+	if err != nil || strings.ToLower(s) == s {
+		return s // not a UUID, or already in canonical form (no copy)
 	}
 	return id.String()
 }
@@ -261,7 +284,7 @@ func (s *Server) checkTarget(next http.Handler) http.Handler {
 		switch {
 		case !cleanText(r.URL.Path):
 			err = usersvc.Errorf(usersvc.EInvalid, "The path must be valid UTF-8 without NUL characters")
-		case !cleanQuery(r.URL.Query()):
+		case r.URL.RawQuery != "" && !cleanQuery(r.URL.Query()):
 			err = usersvc.Errorf(usersvc.EInvalid, "Query parameters must be valid UTF-8 without NUL characters")
 		case r.URL.EscapedPath() != cleanPath(r.URL.EscapedPath()):
 			err = usersvc.Errorf(usersvc.ENotFound, "Not found")

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,47 @@ type Metrics struct {
 	redis          *redisMetrics
 	relay          *relayMetrics
 	near           *nearMetrics
+	served         servedSeries
+}
+
+// servedKey names one series of the request metrics.
+type servedKey struct {
+	method, route string
+	status        int
+}
+
+// served is the pair of series a request adds to.
+type served struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// servedSeries keeps the series of the request metrics once looked up, so
+// that a request neither builds a label map nor hashes its labels: a read
+// of a map under a read lock. The keys are bounded as the labels are (a
+// route pattern, a method of methodLabel, a status).
+type servedSeries struct {
+	mu sync.RWMutex
+	m  map[servedKey]served
+}
+
+// series returns the series of k, looking them up the first time.
+func (m *Metrics) series(k servedKey) served {
+	m.served.mu.RLock()
+	s, ok := m.served.m[k]
+	m.served.mu.RUnlock()
+	if ok {
+		return s
+	}
+	labels := prometheus.Labels{"method": k.method, "route": k.route, "status": strconv.Itoa(k.status)}
+	s = served{requests: m.requests.With(labels), duration: m.duration.With(labels)}
+	m.served.mu.Lock()
+	if m.served.m == nil {
+		m.served.m = make(map[servedKey]served)
+	}
+	m.served.m[k] = s
+	m.served.mu.Unlock()
+	return s
 }
 
 // New creates the metrics and registers them on reg, together with the Go
@@ -149,9 +191,9 @@ func (m *Metrics) Middleware(next http.Handler, route func(*http.Request) string
 			if rt == "" {
 				rt = "unmatched"
 			}
-			labels := prometheus.Labels{"method": methodLabel(r.Method), "route": rt, "status": strconv.Itoa(status)}
-			m.requests.With(labels).Inc()
-			m.duration.With(labels).Observe(time.Since(start).Seconds())
+			s := m.series(servedKey{method: methodLabel(r.Method), route: rt, status: status})
+			s.requests.Inc()
+			s.duration.Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(rec, r)
 		rec.done = true

@@ -114,8 +114,45 @@ func (Dialect) Rebind(q string) string {
 // Time is t as a timestamptz.
 func (Dialect) Time(t time.Time) any { return t.UTC().Truncate(time.Microsecond) }
 
-// List is values as a text[].
-func (Dialect) List(values any) any { return values }
+// List is values as an array parameter. A list of strings is sent as the
+// text of an array literal, which PostgreSQL reads as the array type of
+// the column it is compared with (uuid[] or text[]): pgx has no binary
+// encoding of a Go string as a uuid, and finding that out cost an error
+// per element (a thousand of them in a batch lookup) before it fell back
+// to text.
+func (Dialect) List(values any) any {
+	if ss, ok := values.([]string); ok {
+		return arrayLiteral(ss)
+	}
+	return values
+}
+
+// arrayLiteral is ss as a PostgreSQL array literal: every element quoted,
+// with its quotes and backslashes escaped.
+func arrayLiteral(ss []string) string {
+	n := 2
+	for _, s := range ss {
+		n += len(s) + 3
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteByte('{')
+	for i, s := range ss {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(s); j++ {
+			if c := s[j]; c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
 
 // InList compares col with every element of the array parameter, whose
 // element type PostgreSQL takes from col (uuid or text).

@@ -9,6 +9,7 @@
 package token
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -81,10 +82,11 @@ type Config struct {
 // Service signs and verifies access and refresh tokens. It implements
 // account.Tokens and is safe for concurrent use.
 type Service struct {
-	keys    *KeySet
-	access  time.Duration
-	refresh time.Duration
-	leeway  time.Duration
+	keys     *KeySet
+	access   time.Duration
+	refresh  time.Duration
+	leeway   time.Duration
+	verified *verified // access tokens already verified
 }
 
 var _ account.Tokens = (*Service)(nil)
@@ -94,7 +96,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Keys == nil || len(cfg.Keys.keys) == 0 {
 		return nil, errors.New("token: no keys")
 	}
-	s := &Service{keys: cfg.Keys, access: cfg.AccessLifetime, refresh: cfg.RefreshLifetime, leeway: cfg.Leeway}
+	s := &Service{keys: cfg.Keys, access: cfg.AccessLifetime, refresh: cfg.RefreshLifetime, leeway: cfg.Leeway,
+		verified: newVerified(verifiedGeneration)}
 	if s.access == 0 {
 		s.access = DefaultAccessLifetime
 	}
@@ -192,13 +195,25 @@ func (s *Service) sign(c jwt.Claims) (string, error) {
 }
 
 // ParseAccess verifies an access token at now and returns its claims. Any
-// failure is an *usersvc.Error with code EUnauthorized.
+// failure is an *usersvc.Error with code EUnauthorized. A token verified
+// before is not parsed again: only its times are checked again (see
+// verified).
 func (s *Service) ParseAccess(token string, now time.Time) (account.AccessClaims, error) {
+	if len(token) > MaxTokenLen {
+		return account.AccessClaims{}, invalid(errMalformed)
+	}
+	key := sha256.Sum256([]byte(token))
+	if t, ok := s.verified.get(key); ok {
+		if err := s.recheck(t, now); err != nil {
+			return account.AccessClaims{}, err
+		}
+		return t.claims, nil
+	}
 	var c accessClaims
 	if err := s.parse(token, now, TypeAccess, &c); err != nil {
 		return account.AccessClaims{}, err
 	}
-	return account.AccessClaims{
+	t := verifiedToken{claims: account.AccessClaims{
 		UserID:    c.UserID,
 		Email:     c.Email,
 		Name:      c.Name,
@@ -207,7 +222,12 @@ func (s *Service) ParseAccess(token string, now time.Time) (account.AccessClaims
 		SessionID: c.SessionID,
 		IssuedAt:  c.IssuedAt.UTC(),
 		ExpiresAt: c.ExpiresAt.UTC(),
-	}, nil
+	}}
+	if c.NotBefore != nil {
+		t.notBefore = c.NotBefore.Time
+	}
+	s.verified.put(key, t)
+	return t.claims, nil
 }
 
 // ParseRefresh verifies a refresh token at now and returns its claims. Any
