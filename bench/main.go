@@ -173,7 +173,7 @@ func run(ctx context.Context, o options) error {
 	if err := buildUsersvc(ctx, root, bin); err != nil {
 		return err
 	}
-	common := []string{"SECRET_KEY=" + rand.Text() + rand.Text(), "RATE_LIMIT_LOGIN_EMAIL=off", "RATE_LIMIT_LOGIN_ADDRESS=off",
+	common := []string{"SECRET_KEY=" + rand.Text() + rand.Text(), "UNSUBSCRIBE_KEY=" + rand.Text() + rand.Text(), "RATE_LIMIT_LOGIN_EMAIL=off", "RATE_LIMIT_LOGIN_ADDRESS=off",
 		"RATE_LIMIT_REGISTER_EMAIL=off", "RATE_LIMIT_REGISTER_ADDRESS=off"}
 	common = append(common, o.env...)
 	var systems []*system
