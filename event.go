@@ -43,13 +43,16 @@ const (
 	EventDeviceRemoved        = "usersvc.device.removed"
 	EventPushTokenInvalidated = "usersvc.push_token.invalidated"
 	EventSessionsRevoked      = "usersvc.sessions.revoked"
+	// EventPasswordResetRequested asks the system to deliver a password
+	// reset link: it carries a secret (see PasswordResetEventData).
+	EventPasswordResetRequested = "usersvc.password_reset.requested"
 )
 
 // EventTypes lists every event type.
 var EventTypes = []string{
 	EventUserRegistered, EventUserUpdated, EventUserDeleted, EventUserDisabled, EventUserEnabled,
 	EventUserPasswordChanged, EventPreferencesUpdated, EventDeviceRegistered, EventDeviceRemoved,
-	EventPushTokenInvalidated, EventSessionsRevoked,
+	EventPushTokenInvalidated, EventSessionsRevoked, EventPasswordResetRequested,
 }
 
 // UserEventData is the data of user.registered, user.updated,
@@ -119,6 +122,21 @@ type SessionsRevokedEventData struct {
 	UserID     string   `json:"user_id"`
 	SessionIDs []string `json:"session_ids"`
 	Reason     string   `json:"reason"`
+}
+
+// PasswordResetEventData is the data of password_reset.requested: what a
+// mail service needs to send the user the way to choose a new password.
+// Token is the single-use secret (usersvc keeps only its SHA-256 hash),
+// valid until ExpiresAt; Link is the operator's reset page with the token
+// in its query (null when PASSWORD_RESET_URL is not set: the mail service
+// builds its own from Token). Consumers must not log or keep it.
+type PasswordResetEventData struct {
+	UserID    string    `json:"user_id"`
+	Email     string    `json:"email"`
+	Locale    *string   `json:"locale"`
+	Token     string    `json:"token"`
+	Link      *string   `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Reasons of sessions.revoked.

@@ -359,6 +359,8 @@ func newEventData(typ string) any {
 		return new(usersvc.PushTokenInvalidatedEventData)
 	case usersvc.EventSessionsRevoked:
 		return new(usersvc.SessionsRevokedEventData)
+	case usersvc.EventPasswordResetRequested:
+		return new(usersvc.PasswordResetEventData)
 	}
 	return nil
 }
@@ -401,7 +403,8 @@ func DecodeData[T any](ev usersvc.Event) (T, error) {
 // EventData decodes the data of ev into the value of its type's data type
 // (usersvc.UserEventData, usersvc.UserIDEventData,
 // usersvc.PreferencesEventData, usersvc.DeviceEventData,
-// usersvc.PushTokenInvalidatedEventData or usersvc.SessionsRevokedEventData),
+// usersvc.PushTokenInvalidatedEventData, usersvc.SessionsRevokedEventData
+// or usersvc.PasswordResetEventData),
 // for a type switch. Its errors are those of DecodeData.
 func EventData(ev usersvc.Event) (any, error) {
 	switch newEventData(ev.Type).(type) {
@@ -417,6 +420,8 @@ func EventData(ev usersvc.Event) (any, error) {
 		return DecodeData[usersvc.PushTokenInvalidatedEventData](ev)
 	case *usersvc.SessionsRevokedEventData:
 		return DecodeData[usersvc.SessionsRevokedEventData](ev)
+	case *usersvc.PasswordResetEventData:
+		return DecodeData[usersvc.PasswordResetEventData](ev)
 	}
 	return DecodeData[struct{}](ev) // the unknown type's error
 }

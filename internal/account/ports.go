@@ -17,6 +17,7 @@ type Store interface {
 	Sessions
 	Events
 	Categories
+	PasswordResets
 }
 
 // Users keeps users. Implementations hold no business rules: they store,
@@ -63,6 +64,31 @@ type Users interface {
 	// UsersByIDs returns the users among ids that exist, in no set order,
 	// with a constant number of queries whatever the number of ids.
 	UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, error)
+}
+
+// PasswordResets keeps the password resets users asked for, under the
+// rules of Users. A reset is known only by the SHA-256 hash of its token.
+type PasswordResets interface {
+	// CreatePasswordReset records r and emits password_reset.requested
+	// with data, in one transaction that also drops the user's expired
+	// resets. ENotFound when the user does not exist.
+	CreatePasswordReset(ctx context.Context, r PasswordReset, data usersvc.PasswordResetEventData) error
+	// PasswordReset returns the reset of tokenHash, or ENotFound.
+	PasswordReset(ctx context.Context, tokenHash string) (PasswordReset, error)
+	// ResetPassword spends r, if it is still unspent and unexpired at now
+	// (else ENotFound and nothing changes), drops the user's other resets
+	// and changes the password as ChangePassword does with no family kept,
+	// all in one transaction; it returns how many sessions it ended.
+	ResetPassword(ctx context.Context, r PasswordReset, hash string, now time.Time) (int, error)
+}
+
+// PasswordReset is the record of one forgotten-password request.
+type PasswordReset struct {
+	// TokenHash is the hex SHA-256 of the token handed to the user.
+	TokenHash string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Categories keeps the operator's notification categories, under the

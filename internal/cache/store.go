@@ -214,6 +214,16 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily str
 	return n, err
 }
 
+// ResetPassword spends a password reset, changes the user's password and
+// ends its sessions.
+func (s *Store) ResetPassword(ctx context.Context, r account.PasswordReset, hash string, now time.Time) (n int, err error) {
+	err = s.write(ctx, one(r.UserID), nil, func() ([]string, error) {
+		n, err = s.Inner.ResetPassword(ctx, r, hash, now)
+		return nil, err
+	})
+	return n, err
+}
+
 // UpdatePreferences changes the user's preferences.
 func (s *Store) UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch, now time.Time) (p usersvc.Preferences, err error) {
 	err = s.write(ctx, one(userID), nil, func() ([]string, error) {

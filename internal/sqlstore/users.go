@@ -150,21 +150,28 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily str
 	if !isUUID(userID) {
 		return 0, notFound(msgUserNotFound)
 	}
-	err = s.inTx(ctx, "change password", func(t *tx) error {
-		n, err := t.exec(`UPDATE users SET password_hash = ?, cred_version = cred_version + 1, updated_at = ?
-			WHERE id = ?`, hash, s.d.Time(now), userID)
-		if err == nil && n == 0 {
-			err = notFound(msgUserNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		t.emit(usersvc.EventUserPasswordChanged, userID, now, usersvc.UserIDEventData{UserID: userID})
-		ids, err := t.revokeFamilies(userID, keepFamily, usersvc.SessionsEndedPassword, now)
-		revoked = len(ids)
+	err = s.inTx(ctx, "change password", func(t *tx) (err error) {
+		revoked, err = t.changePassword(userID, hash, keepFamily, now)
 		return err
 	})
 	return revoked, err
+}
+
+// changePassword replaces the user's hash, moves its credential version
+// on, emits user.password_changed and revokes every family but
+// keepFamily; it returns how many it revoked, or ENotFound.
+func (t *tx) changePassword(userID, hash, keepFamily string, now time.Time) (int, error) {
+	n, err := t.exec(`UPDATE users SET password_hash = ?, cred_version = cred_version + 1, updated_at = ?
+		WHERE id = ?`, hash, t.s.d.Time(now), userID)
+	if err == nil && n == 0 {
+		err = notFound(msgUserNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	t.emit(usersvc.EventUserPasswordChanged, userID, now, usersvc.UserIDEventData{UserID: userID})
+	ids, err := t.revokeFamilies(userID, keepFamily, usersvc.SessionsEndedPassword, now)
+	return len(ids), err
 }
 
 // UpdatePreferences applies patch and returns the result, or ENotFound.

@@ -165,6 +165,15 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 		t.Errorf("sessions.revoked of reuse = %+v", d)
 	}
 
+	// A password reset: its request, then the change (no live session
+	// is left to end).
+	p = lastPosition(t, s)
+	r := reset(t, s, u.ID, "ev-reset", 17, 1800)
+	if _, err := s.ResetPassword(ctx, r, "hash-3", at(18)); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, s, p, ev(usersvc.EventPasswordResetRequested, u.ID), ev(usersvc.EventUserPasswordChanged, u.ID))
+
 	// A failed write writes no event; a deletion writes one.
 	p = lastPosition(t, s)
 	if _, err := s.UpdateProfile(ctx, newID(t), usersvc.ProfilePatch{Name: ptr("Nobody")}, at(18)); err == nil {
