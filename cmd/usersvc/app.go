@@ -175,6 +175,10 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		Limits:               limits,
 		OnRateLimited:        a.metrics.RateLimited,
 		Unsubscribe:          unsub,
+		PasswordResetTTL:     cfg.PasswordResetTTL,
+		PasswordResetURL:     cfg.PasswordResetURL,
+		ForgotPasswordFloor:  forgotPasswordFloor,
+		OnSelfService:        a.metrics.SelfService,
 	})
 	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
 	a.events = st
@@ -183,6 +187,12 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 	}
 	return a, nil
 }
+
+// forgotPasswordFloor is the least time a forgotten-password request
+// takes: longer than the write that only a request for a real account
+// makes, so that the answer's timing does not tell whether an email has
+// an account.
+const forgotPasswordFloor = 150 * time.Millisecond
 
 // serve runs the HTTP server until ctx ends, then drains and returns nil.
 func serve(ctx context.Context, cfg *config, logw io.Writer) error {

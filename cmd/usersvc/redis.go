@@ -111,6 +111,8 @@ func (a *app) cacheAndLimits() (cache.Cache, account.Limits, func(context.Contex
 		LoginAddr:     limiter(rules.LoginAddr),
 		RegisterEmail: limiter(rules.RegisterEmail),
 		RegisterAddr:  limiter(rules.RegisterAddr),
+		ForgotEmail:   limiter(rules.ForgotEmail),
+		ForgotAddr:    limiter(rules.ForgotAddr),
 	}
 	return c, limits, status, nil
 }

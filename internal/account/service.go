@@ -7,7 +7,9 @@ package account
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"io"
 	"log/slog"
 	"time"
 	"unicode/utf8"
@@ -47,6 +49,13 @@ type Service struct {
 	onLimited func(rule string)
 	reuse     time.Duration
 	onSession func(event string)
+
+	resets        PasswordResets
+	rand          io.Reader
+	resetTTL      time.Duration
+	resetURL      string
+	resetFloor    time.Duration
+	onSelfService func(flow, outcome string)
 }
 
 // Options are the optional parts of a Service.
@@ -78,6 +87,22 @@ type Options struct {
 	// Unsubscribe signs and verifies one-click unsubscribe tokens; nil
 	// turns one-click unsubscribe off (EUnavailable).
 	Unsubscribe UnsubscribeTokens
+	// PasswordResetTTL is how long a password reset token is valid; zero
+	// means DefaultPasswordResetTTL.
+	PasswordResetTTL time.Duration
+	// PasswordResetURL is the operator's page where a user chooses a new
+	// password, which gets the token in its "token" query parameter; empty
+	// leaves the link of password_reset.requested null.
+	PasswordResetURL string
+	// ForgotPasswordFloor is the least time ForgotPassword takes, so that
+	// a request for an account does not last longer than one for an
+	// unknown email; zero means no floor.
+	ForgotPasswordFloor time.Duration
+	// OnSelfService is told of each step of a self-service flow (FlowPasswordReset…,
+	// OutcomeRequested…), for example to count them.
+	OnSelfService func(flow, outcome string)
+	// Rand is the source of tokens and codes; nil means crypto/rand.
+	Rand io.Reader
 }
 
 // Session events.
@@ -117,6 +142,22 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		onLimited: opts.OnRateLimited,
 		reuse:     max(opts.RefreshReuseInterval, 0),
 		onSession: opts.OnSession,
+
+		resets:        store,
+		rand:          opts.Rand,
+		resetTTL:      opts.PasswordResetTTL,
+		resetURL:      opts.PasswordResetURL,
+		resetFloor:    opts.ForgotPasswordFloor,
+		onSelfService: opts.OnSelfService,
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.resetTTL <= 0 {
+		s.resetTTL = DefaultPasswordResetTTL
+	}
+	if s.onSelfService == nil {
+		s.onSelfService = func(string, string) {}
 	}
 	if s.onSession == nil {
 		s.onSession = func(string) {}

@@ -17,6 +17,8 @@ func (s *Server) routes() {
 	s.handle("POST /api/v1/users/login", s.public(handleLogin(s.accounts)))
 	s.handle("POST /api/v1/users/refresh", s.public(handleRefresh(s.accounts)))
 	s.handle("POST /api/v1/users/logout", s.public(handleLogout(s.accounts)))
+	s.handle("POST /api/v1/users/password/forgot", s.public(handleForgotPassword(s.accounts)))
+	s.handle("POST /api/v1/users/password/reset", s.public(handleResetPassword(s.accounts)))
 	s.handle("GET /api/v1/users/{user_id}", s.onUser(account.Read, handleGetUser(s.accounts)))
 	s.handle("GET /api/v1/users/{user_id}/preferences", s.onUser(account.Read, handleGetPreferences(s.accounts)))
 	s.handle("PATCH /api/v1/users/{user_id}/preferences", s.onUser(account.Write, handlePatchPreferences(s.accounts)))

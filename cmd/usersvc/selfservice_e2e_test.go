@@ -1,0 +1,114 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/usersvc/usersvc"
+)
+
+const e2eFeedKey = "e2e-feed-key-0123456789abcdef"
+
+// feedEvents reads the change feed after cursor with an events.read key,
+// as a delivery service does, and returns its events and next cursor.
+func feedEvents(t *testing.T, base string, cursor int64) ([]map[string]any, int64) {
+	t.Helper()
+	code, body := send(t, jsonRequest(t, "GET", base+"/api/v1/events?wait=0s&after="+strconv.FormatInt(cursor, 10), nil, "X-Service-API-Key", e2eFeedKey))
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/v1/events: %d %v", code, body)
+	}
+	var evs []map[string]any
+	for _, e := range body["data"].([]any) {
+		evs = append(evs, e.(map[string]any))
+	}
+	return evs, int64(body["meta"].(map[string]any)["next_cursor"].(float64))
+}
+
+// The forgotten-password flow through run(): a delivery service reads the
+// token from the feed; the reset ends the session, a replay is refused;
+// the link uses PASSWORD_RESET_URL; with LOG_LEVEL=debug the link is in
+// the log; the metrics count each step.
+func TestPasswordResetEndToEnd(t *testing.T) {
+	srv := startServer(t, "DATA_DIR="+t.TempDir(), "SECRET_KEY="+e2eSecret, "LOG_LEVEL=debug",
+		"SERVICE_API_KEYS=feed:"+e2eFeedKey+":events.read", "PASSWORD_RESET_URL=https://app.example.com/reset")
+	const email, newPassword = "forgetful@example.com", "N3w!Passw0rd-e2e"
+	code, body := post(t, srv.base+"/api/v1/users", map[string]any{"email": email, "password": e2ePassword, "name": "Forgetful"})
+	if code != http.StatusCreated {
+		t.Fatalf("register: %d %v", code, body)
+	}
+	userID := body["data"].(map[string]any)["id"].(string)
+	code, body = post(t, srv.base+"/api/v1/users/login", map[string]any{"email": email, "password": e2ePassword})
+	if code != http.StatusOK {
+		t.Fatalf("login: %d %v", code, body)
+	}
+	access := body["data"].(map[string]any)["access"].(string)
+	// The session is read once, so the cache holds it when the reset ends it.
+	if code, _ := send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, "Authorization", "Bearer "+access)); code != http.StatusOK {
+		t.Fatalf("GET the user: %d", code)
+	}
+	_, cursor := feedEvents(t, srv.base, 0)
+
+	code, known := post(t, srv.base+"/api/v1/users/password/forgot", map[string]any{"email": "Forgetful@Example.com"})
+	code2, unknown := post(t, srv.base+"/api/v1/users/password/forgot", map[string]any{"email": "nobody@example.com"})
+	if code != http.StatusAccepted || code2 != http.StatusAccepted || known["message"] != unknown["message"] {
+		t.Fatalf("forgot: %d %v / %d %v", code, known, code2, unknown)
+	}
+	evs, cursor := feedEvents(t, srv.base, cursor)
+	if len(evs) != 1 || evs[0]["type"] != usersvc.EventPasswordResetRequested || evs[0]["subject"] != userID {
+		t.Fatalf("feed after the requests: %v", evs)
+	}
+	data := evs[0]["data"].(map[string]any)
+	token, _ := data["token"].(string)
+	if data["email"] != email || data["link"] != "https://app.example.com/reset?token="+token || data["expires_at"] == nil {
+		t.Errorf("event data = %v", data)
+	}
+	if !strings.Contains(srv.logs.String(), token) || !strings.Contains(srv.logs.String(), "password reset requested") {
+		t.Errorf("LOG_LEVEL=debug: the link is not in the log")
+	}
+
+	code, body = post(t, srv.base+"/api/v1/users/password/reset", map[string]any{"token": token[:40], "new_password": newPassword})
+	if code != http.StatusBadRequest {
+		t.Errorf("a truncated token: %d %v", code, body)
+	}
+	code, body = post(t, srv.base+"/api/v1/users/password/reset", map[string]any{"token": token, "new_password": newPassword})
+	if code != http.StatusOK || body["data"].(map[string]any)["sessions_ended"] != float64(1) {
+		t.Fatalf("reset: %d %v", code, body)
+	}
+	code, body = post(t, srv.base+"/api/v1/users/password/reset", map[string]any{"token": token, "new_password": "An0ther!Passw0rd"})
+	if code != http.StatusBadRequest {
+		t.Errorf("a replay: %d %v", code, body)
+	}
+	if code, _ := send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, "Authorization", "Bearer "+access)); code != http.StatusUnauthorized {
+		t.Errorf("the session survived the reset: %d", code)
+	}
+	if code, body := post(t, srv.base+"/api/v1/users/login", map[string]any{"email": email, "password": newPassword}); code != http.StatusOK {
+		t.Errorf("login with the new password: %d %v", code, body)
+	}
+	evs, _ = feedEvents(t, srv.base, cursor)
+	var types []string
+	for _, ev := range evs {
+		types = append(types, ev["type"].(string))
+	}
+	if strings.Join(types, " ") != usersvc.EventUserPasswordChanged+" "+usersvc.EventSessionsRevoked {
+		t.Errorf("feed after the reset: %q", types)
+	}
+
+	resp, err := http.Get(srv.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`usersvc_self_service_total{flow="password_reset",outcome="requested"} 2`,
+		`usersvc_self_service_total{flow="password_reset",outcome="confirmed"} 1`,
+		`usersvc_self_service_total{flow="password_reset",outcome="failed"} 2`,
+	} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
