@@ -46,6 +46,10 @@ const (
 	// EventPasswordResetRequested asks the system to deliver a password
 	// reset link: it carries a secret (see PasswordResetEventData).
 	EventPasswordResetRequested = "usersvc.password_reset.requested"
+	// EventVerificationRequested asks the system to deliver a
+	// verification code (and, for email, a link): it carries secrets (see
+	// VerificationEventData).
+	EventVerificationRequested = "usersvc.verification.requested"
 )
 
 // EventTypes lists every event type.
@@ -53,6 +57,7 @@ var EventTypes = []string{
 	EventUserRegistered, EventUserUpdated, EventUserDeleted, EventUserDisabled, EventUserEnabled,
 	EventUserPasswordChanged, EventPreferencesUpdated, EventDeviceRegistered, EventDeviceRemoved,
 	EventPushTokenInvalidated, EventSessionsRevoked, EventPasswordResetRequested,
+	EventVerificationRequested,
 }
 
 // UserEventData is the data of user.registered, user.updated,
@@ -71,13 +76,26 @@ type UserEventData struct {
 	IsActive    bool        `json:"is_active"`
 	CreatedAt   time.Time   `json:"created_at"`
 	UpdatedAt   time.Time   `json:"updated_at"`
+	// EmailVerifiedAt and PhoneVerifiedAt are null while unverified.
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	PhoneVerifiedAt *time.Time `json:"phone_verified_at"`
 }
 
 // NewUserEventData is the event data of u.
 func NewUserEventData(u *User) UserEventData {
 	return UserEventData{ID: u.ID, Email: u.Email, Name: u.Name, PushToken: u.PushToken,
 		Phone: u.Phone, Locale: u.Locale, Timezone: u.Timezone, Preferences: u.Preferences,
-		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+		EmailVerifiedAt: utcOrNil(u.EmailVerifiedAt), PhoneVerifiedAt: utcOrNil(u.PhoneVerifiedAt)}
+}
+
+// utcOrNil is *t in UTC, or nil.
+func utcOrNil(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
 }
 
 // UserIDEventData is the data of user.deleted and user.password_changed.
@@ -135,6 +153,24 @@ type PasswordResetEventData struct {
 	Email     string    `json:"email"`
 	Locale    *string   `json:"locale"`
 	Token     string    `json:"token"`
+	Link      *string   `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// VerificationEventData is the data of verification.requested: what the
+// mail or SMS service needs to send the user a code that proves the
+// address. Channel is "email" or "sms"; Address the email or the phone
+// (E.164); Code six digits; Token (email only) the single-use secret of a
+// link, and Link the operator's page with it (null when
+// VERIFICATION_URL is not set, and for sms). usersvc keeps only hashes of
+// Code and Token. Consumers must not log or keep them.
+type VerificationEventData struct {
+	UserID    string    `json:"user_id"`
+	Channel   string    `json:"channel"`
+	Address   string    `json:"address"`
+	Locale    *string   `json:"locale"`
+	Code      string    `json:"code"`
+	Token     *string   `json:"token"`
 	Link      *string   `json:"link"`
 	ExpiresAt time.Time `json:"expires_at"`
 }

@@ -361,6 +361,8 @@ func newEventData(typ string) any {
 		return new(usersvc.SessionsRevokedEventData)
 	case usersvc.EventPasswordResetRequested:
 		return new(usersvc.PasswordResetEventData)
+	case usersvc.EventVerificationRequested:
+		return new(usersvc.VerificationEventData)
 	}
 	return nil
 }
@@ -403,8 +405,8 @@ func DecodeData[T any](ev usersvc.Event) (T, error) {
 // EventData decodes the data of ev into the value of its type's data type
 // (usersvc.UserEventData, usersvc.UserIDEventData,
 // usersvc.PreferencesEventData, usersvc.DeviceEventData,
-// usersvc.PushTokenInvalidatedEventData, usersvc.SessionsRevokedEventData
-// or usersvc.PasswordResetEventData),
+// usersvc.PushTokenInvalidatedEventData, usersvc.SessionsRevokedEventData,
+// usersvc.PasswordResetEventData or usersvc.VerificationEventData),
 // for a type switch. Its errors are those of DecodeData.
 func EventData(ev usersvc.Event) (any, error) {
 	switch newEventData(ev.Type).(type) {
@@ -422,6 +424,8 @@ func EventData(ev usersvc.Event) (any, error) {
 		return DecodeData[usersvc.SessionsRevokedEventData](ev)
 	case *usersvc.PasswordResetEventData:
 		return DecodeData[usersvc.PasswordResetEventData](ev)
+	case *usersvc.VerificationEventData:
+		return DecodeData[usersvc.VerificationEventData](ev)
 	}
 	return DecodeData[struct{}](ev) // the unknown type's error
 }

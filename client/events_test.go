@@ -60,6 +60,8 @@ func sampleData() map[string]any {
 		usersvc.EventSessionsRevoked:      usersvc.SessionsRevokedEventData{UserID: userA, SessionIDs: []string{devA}, Reason: usersvc.SessionsEndedPassword},
 		usersvc.EventPasswordResetRequested: usersvc.PasswordResetEventData{UserID: userA, Email: "grace@example.com",
 			Token: "q3Jt0bU5mX2Jm7Kq1dQv4Qx8C0yZpL9sTnWf6hRa2Eo", ExpiresAt: eventTime.Add(30 * time.Minute)},
+		usersvc.EventVerificationRequested: usersvc.VerificationEventData{UserID: userA, Channel: "sms", Address: "+14155550123",
+			Code: "042917", ExpiresAt: eventTime.Add(15 * time.Minute)},
 	}
 }
 
@@ -80,6 +82,8 @@ func decodeAs(ev usersvc.Event, want any) (any, error) {
 		return client.DecodeData[usersvc.SessionsRevokedEventData](ev)
 	case usersvc.PasswordResetEventData:
 		return client.DecodeData[usersvc.PasswordResetEventData](ev)
+	case usersvc.VerificationEventData:
+		return client.DecodeData[usersvc.VerificationEventData](ev)
 	}
 	return nil, fmt.Errorf("no case for %T", want)
 }

@@ -179,6 +179,8 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		PasswordResetURL:     cfg.PasswordResetURL,
 		ForgotPasswordFloor:  forgotPasswordFloor,
 		OnSelfService:        a.metrics.SelfService,
+		VerificationURL:      cfg.VerificationURL,
+		RequireVerified:      cfg.RequireVerified,
 	})
 	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
 	a.events = st

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +72,12 @@ type config struct {
 	// PasswordResetURL is the operator's page for choosing a new password
 	// (the token goes in its "token" query parameter); empty: no link.
 	PasswordResetURL string
+	// VerificationURL is the operator's page that confirms an email
+	// (the token goes in its "token" query parameter); empty: no link.
+	VerificationURL string
+	// RequireVerified are the channels resolve sends on only to verified
+	// addresses (REQUIRE_VERIFIED).
+	RequireVerified []string
 }
 
 // postgres reports whether the database is PostgreSQL.
@@ -172,6 +179,20 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.PasswordResetURL, err = pageURL(getenv("PASSWORD_RESET_URL")); err != nil {
 		return nil, bad("PASSWORD_RESET_URL", "%v", err)
 	}
+	if c.VerificationURL, err = pageURL(getenv("VERIFICATION_URL")); err != nil {
+		return nil, bad("VERIFICATION_URL", "%v", err)
+	}
+	for ch := range strings.SplitSeq(getenv("REQUIRE_VERIFIED"), ",") {
+		switch ch = strings.ToLower(strings.TrimSpace(ch)); ch {
+		case "":
+		case usersvc.ChannelEmail, usersvc.ChannelSMS:
+			if !slices.Contains(c.RequireVerified, ch) {
+				c.RequireVerified = append(c.RequireVerified, ch)
+			}
+		default:
+			return nil, bad("REQUIRE_VERIFIED", "must be a comma-separated list of email and sms")
+		}
+	}
 	if c.RefreshReuseInterval > time.Minute {
 		return nil, bad("REFRESH_REUSE_INTERVAL", "must be a Go duration from 0s (no retries) to 1m")
 	}
@@ -229,6 +250,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"RATE_LIMIT_REGISTER_ADDRESS", d.RegisterAddr, &c.RateLimits.RegisterAddr},
 		{"RATE_LIMIT_FORGOT_EMAIL", d.ForgotEmail, &c.RateLimits.ForgotEmail},
 		{"RATE_LIMIT_FORGOT_ADDRESS", d.ForgotAddr, &c.RateLimits.ForgotAddr},
+		{"RATE_LIMIT_VERIFY_USER", d.VerifyUser, &c.RateLimits.VerifyUser},
 	}
 	for _, r := range rules {
 		if *r.dst, err = rateRule(getenv(r.name), r.def); err != nil {

@@ -113,6 +113,7 @@ func (a *app) cacheAndLimits() (cache.Cache, account.Limits, func(context.Contex
 		RegisterAddr:  limiter(rules.RegisterAddr),
 		ForgotEmail:   limiter(rules.ForgotEmail),
 		ForgotAddr:    limiter(rules.ForgotAddr),
+		VerifyUser:    limiter(rules.VerifyUser),
 	}
 	return c, limits, status, nil
 }

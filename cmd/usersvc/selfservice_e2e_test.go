@@ -112,3 +112,75 @@ func TestPasswordResetEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// Verification through run(): the code and the link read from the feed as
+// the SMS and email services would; REQUIRE_VERIFIED makes resolve answer
+// unverified until then; LOG_LEVEL=debug logs the code.
+func TestVerificationEndToEnd(t *testing.T) {
+	srv := startServer(t, "DATA_DIR="+t.TempDir(), "SECRET_KEY="+e2eSecret, "LOG_LEVEL=debug", "REQUIRE_VERIFIED=email,sms",
+		"SERVICE_API_KEYS=feed:"+e2eFeedKey+":events.read,resolver:"+e2eUsersKey+":users.read")
+	const email = "verify@example.com"
+	code, body := post(t, srv.base+"/api/v1/users", map[string]any{"email": email, "password": e2ePassword, "name": "Verifier", "phone": "+14155550123"})
+	if code != http.StatusCreated {
+		t.Fatalf("register: %d %v", code, body)
+	}
+	userID := body["data"].(map[string]any)["id"].(string)
+	_, body = post(t, srv.base+"/api/v1/users/login", map[string]any{"email": email, "password": e2ePassword})
+	auth := []string{"Authorization", "Bearer " + body["data"].(map[string]any)["access"].(string)}
+	reasons := func() (string, string) {
+		t.Helper()
+		code, body := post(t, srv.base+"/api/v1/recipients/resolve", map[string]any{"channels": []string{"email", "sms"}, "user_ids": []string{userID}},
+			"X-Service-API-Key", e2eUsersKey)
+		if code != http.StatusOK {
+			t.Fatalf("resolve: %d %v", code, body)
+		}
+		ch := body["data"].(map[string]any)["recipients"].([]any)[0].(map[string]any)["channels"].(map[string]any)
+		r := func(c string) string {
+			if ch[c].(map[string]any)["send"] == true {
+				return "send"
+			}
+			return ch[c].(map[string]any)["reason"].(string)
+		}
+		return r("email"), r("sms")
+	}
+	if e, s := reasons(); e != "unverified" || s != "unverified" {
+		t.Errorf("before: email %s, sms %s", e, s)
+	}
+	_, cursor := feedEvents(t, srv.base, 0)
+	delivered := func(channel string) map[string]any {
+		t.Helper()
+		if code, body := post(t, srv.base+"/api/v1/users/"+userID+"/verifications", map[string]any{"channel": channel}, auth...); code != http.StatusAccepted {
+			t.Fatalf("request %s: %d %v", channel, code, body)
+		}
+		evs, next := feedEvents(t, srv.base, cursor) // the confirmation before (user.updated), then the request
+		cursor = next
+		last := evs[len(evs)-1]
+		if last["type"] != usersvc.EventVerificationRequested {
+			t.Fatalf("feed: %v", evs)
+		}
+		return last["data"].(map[string]any)
+	}
+
+	sms := delivered("sms")
+	if sms["address"] != "+14155550123" || !strings.Contains(srv.logs.String(), sms["code"].(string)) {
+		t.Errorf("sms: %v (or the code is not in the debug log)", sms)
+	}
+	if code, body := post(t, srv.base+"/api/v1/users/"+userID+"/verifications/confirm", map[string]any{"channel": "sms", "code": sms["code"]}, auth...); code != http.StatusOK {
+		t.Fatalf("confirm sms: %d %v", code, body)
+	}
+	mail := delivered("email")
+	if code, body := post(t, srv.base+"/api/v1/users/verifications/confirm", map[string]any{"token": mail["token"]}); code != http.StatusOK {
+		t.Fatalf("confirm the link: %d %v", code, body)
+	}
+	if code, _ := post(t, srv.base+"/api/v1/users/verifications/confirm", map[string]any{"token": mail["token"]}); code != http.StatusBadRequest {
+		t.Errorf("a replayed link: %d", code)
+	}
+	if e, s := reasons(); e != "send" || s != "send" {
+		t.Errorf("after: email %s, sms %s", e, s)
+	}
+	// The cached user shows the verification.
+	_, body = send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, auth...))
+	if d := body["data"].(map[string]any); d["email_verified_at"] == nil || d["phone_verified_at"] == nil {
+		t.Errorf("the user: %v", d)
+	}
+}

@@ -31,6 +31,9 @@ type Limits struct {
 	RegisterEmail, RegisterAddr Limiter
 	// ForgotEmail and ForgotAddr count forgotten-password requests.
 	ForgotEmail, ForgotAddr Limiter
+	// VerifyUser counts verification requests per user (each sends a
+	// message).
+	VerifyUser Limiter
 }
 
 type clientAddrKey struct{}

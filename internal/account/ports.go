@@ -18,6 +18,7 @@ type Store interface {
 	Events
 	Categories
 	PasswordResets
+	Verifications
 }
 
 // Users keeps users. Implementations hold no business rules: they store,
@@ -80,6 +81,46 @@ type PasswordResets interface {
 	// and changes the password as ChangePassword does with no family kept,
 	// all in one transaction; it returns how many sessions it ended.
 	ResetPassword(ctx context.Context, r PasswordReset, hash string, now time.Time) (int, error)
+}
+
+// Verifications keeps the verifications of addresses under way, under
+// the rules of Users. A verification is known only by the hashes of its
+// code and link token; a user has at most one per channel.
+type Verifications interface {
+	// CreateVerification replaces the user's verification of v.Channel by
+	// v and emits verification.requested with data, in one transaction.
+	// ENotFound when the user does not exist.
+	CreateVerification(ctx context.Context, v Verification, data usersvc.VerificationEventData) error
+	// SpendVerificationAttempt counts one attempt at the user's
+	// verification of channel, if it is unexpired at now and has had
+	// fewer than max, and returns it with the attempt counted; else
+	// ENotFound.
+	SpendVerificationAttempt(ctx context.Context, userID, channel string, max int, now time.Time) (Verification, error)
+	// VerificationByToken returns the verification of a link token's
+	// hash, or ENotFound.
+	VerificationByToken(ctx context.Context, tokenHash string) (Verification, error)
+	// DeleteVerification ends the user's verification of channel, if any.
+	DeleteVerification(ctx context.Context, userID, channel string) error
+	// ConfirmVerification spends v and marks v.Address verified at now,
+	// while it is still the user's address of the channel, emitting
+	// user.updated, in one transaction; it returns the user. ENotFound,
+	// changing nothing, when v was spent or replaced or the address
+	// changed.
+	ConfirmVerification(ctx context.Context, v Verification, now time.Time) (*usersvc.User, error)
+}
+
+// Verification is one verification of an address under way.
+type Verification struct {
+	UserID  string
+	Channel string // usersvc.ChannelEmail or usersvc.ChannelSMS
+	Address string // the email or phone it was sent to
+	// CodeHash is the hex SHA-256 of the user id, channel and code;
+	// TokenHash the hex SHA-256 of the link token (email only, else empty).
+	CodeHash  string
+	TokenHash string
+	Attempts  int
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // PasswordReset is the record of one forgotten-password request.

@@ -224,9 +224,7 @@ func (s *Service) ResetPassword(ctx context.Context, token string, newPassword u
 // answers it.
 func (s *Service) resetFailed(ctx context.Context, reason string) error {
 	s.countResetFailure(ctx, reason)
-	fe := usersvc.FieldErrors{}
-	fe.Add("token", MsgResetTokenInvalid)
-	return fe.Err()
+	return fieldError("token", MsgResetTokenInvalid)
 }
 
 // countResetFailure counts a refused reset token as a failure of the flow

@@ -51,11 +51,16 @@ type Service struct {
 	onSession func(event string)
 
 	resets        PasswordResets
-	rand          io.Reader
-	resetTTL      time.Duration
-	resetURL      string
-	resetFloor    time.Duration
-	onSelfService func(flow, outcome string)
+	verifications Verifications
+	verifyTTL     time.Duration
+	verifyURL     string
+	// requireVerified are the channels resolve sends on only to verified addresses.
+	requireVerified []string
+	rand            io.Reader
+	resetTTL        time.Duration
+	resetURL        string
+	resetFloor      time.Duration
+	onSelfService   func(flow, outcome string)
 }
 
 // Options are the optional parts of a Service.
@@ -101,6 +106,16 @@ type Options struct {
 	// OnSelfService is told of each step of a self-service flow (FlowPasswordReset…,
 	// OutcomeRequested…), for example to count them.
 	OnSelfService func(flow, outcome string)
+	// VerificationTTL is how long a verification code and link are valid;
+	// zero means DefaultVerificationTTL.
+	VerificationTTL time.Duration
+	// VerificationURL is the operator's page that confirms an email with
+	// the token in its "token" query parameter; empty leaves the link of
+	// verification.requested null.
+	VerificationURL string
+	// RequireVerified lists the channels (email, sms) on which resolve
+	// sends only to verified addresses (ReasonUnverified otherwise).
+	RequireVerified []string
 	// Rand is the source of tokens and codes; nil means crypto/rand.
 	Rand io.Reader
 }
@@ -144,14 +159,22 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		onSession: opts.OnSession,
 
 		resets:        store,
-		rand:          opts.Rand,
-		resetTTL:      opts.PasswordResetTTL,
-		resetURL:      opts.PasswordResetURL,
-		resetFloor:    opts.ForgotPasswordFloor,
-		onSelfService: opts.OnSelfService,
+		verifications: store,
+		verifyTTL:     opts.VerificationTTL,
+		verifyURL:     opts.VerificationURL,
+
+		requireVerified: opts.RequireVerified,
+		rand:            opts.Rand,
+		resetTTL:        opts.PasswordResetTTL,
+		resetURL:        opts.PasswordResetURL,
+		resetFloor:      opts.ForgotPasswordFloor,
+		onSelfService:   opts.OnSelfService,
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
+	}
+	if s.verifyTTL <= 0 {
+		s.verifyTTL = DefaultVerificationTTL
 	}
 	if s.resetTTL <= 0 {
 		s.resetTTL = DefaultPasswordResetTTL

@@ -214,6 +214,15 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily str
 	return n, err
 }
 
+// ConfirmVerification marks an address of the user verified.
+func (s *Store) ConfirmVerification(ctx context.Context, v account.Verification, now time.Time) (u *usersvc.User, err error) {
+	err = s.write(ctx, one(v.UserID), nil, func() ([]string, error) {
+		u, err = s.Inner.ConfirmVerification(ctx, v, now)
+		return nil, err
+	})
+	return u, err
+}
+
 // ResetPassword spends a password reset, changes the user's password and
 // ends its sessions.
 func (s *Store) ResetPassword(ctx context.Context, r account.PasswordReset, hash string, now time.Time) (n int, err error) {

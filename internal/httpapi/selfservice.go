@@ -49,3 +49,64 @@ func handleResetPassword(accounts *account.Service) handlerFunc {
 		return nil
 	}
 }
+
+// handleRequestVerification sends the user a code for one of its
+// addresses: POST /api/v1/users/{user_id}/verifications (the user).
+func handleRequestVerification(accounts *account.Service) handlerFunc {
+	type data struct {
+		Channel   string `json:"channel"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v, err := readStrings(w, r, "channel")
+		if err != nil {
+			return err
+		}
+		exp, err := accounts.RequestVerification(r.Context(), principalOf(r), pathUserID(r), v[0])
+		if err != nil {
+			return err
+		}
+		respond(w, http.StatusAccepted, "Verification code sent", data{Channel: v[0], ExpiresAt: timestamp(exp)}, nil)
+		return nil
+	}
+}
+
+// handleConfirmVerification marks an address verified with its code:
+// POST /api/v1/users/{user_id}/verifications/confirm (the user).
+func handleConfirmVerification(accounts *account.Service) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Cache-Control", "no-store")
+		v, err := readStrings(w, r, "channel", "code")
+		if err != nil {
+			return err
+		}
+		u, err := accounts.ConfirmVerification(r.Context(), principalOf(r), pathUserID(r), v[0], v[1])
+		if err != nil {
+			return err
+		}
+		respond(w, http.StatusOK, "Address verified", viewUser(u), nil)
+		return nil
+	}
+}
+
+// handleConfirmVerificationLink marks an email verified with the token of
+// its link: POST /api/v1/users/verifications/confirm (public).
+func handleConfirmVerificationLink(accounts *account.Service) handlerFunc {
+	type data struct {
+		UserID  string `json:"user_id"`
+		Channel string `json:"channel"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Cache-Control", "no-store")
+		v, err := readStrings(w, r, "token")
+		if err != nil {
+			return err
+		}
+		u, err := accounts.ConfirmVerificationLink(r.Context(), v[0])
+		if err != nil {
+			return err
+		}
+		respond(w, http.StatusOK, "Address verified", data{UserID: u.ID, Channel: usersvc.ChannelEmail}, nil)
+		return nil
+	}
+}

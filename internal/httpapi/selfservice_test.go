@@ -132,3 +132,79 @@ func median(d []time.Duration) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
+
+// feedVerification reads, from the change feed after position after, the
+// data of the last verification.requested of userID, as a delivery
+// service would, and the next cursor.
+func feedVerification(t *testing.T, v *oaValidator, after float64, userID string) (map[string]any, float64) {
+	t.Helper()
+	r := v.do(200, "GET", "/api/v1/events?after="+itoa(int64(after)), nil, "X-Service-API-Key", feedKey)
+	var data map[string]any
+	for _, e := range r.Body["data"].([]any) {
+		ev := e.(map[string]any)
+		if ev["type"] == usersvc.EventVerificationRequested && ev["subject"] == userID {
+			data = ev["data"].(map[string]any)
+		}
+	}
+	if data == nil {
+		t.Fatal("no verification.requested on the feed")
+	}
+	return data, r.Body["meta"].(map[string]any)["next_cursor"].(float64)
+}
+
+func TestOpenAPIVerification(t *testing.T) {
+	h := newHarnessWith(t, newSQLite(t), cheapHashing, account.Options{RequireVerified: []string{"email", "sms"}})
+	v := newOAValidator(t, h)
+	ada, bob := h.register("Ada Verify"), h.register("Bob Verify")
+	auth := bearer(ada.Access)
+	base := "/api/v1/users/" + ada.ID + "/verifications"
+	v.do(400, "POST", base, map[string]any{"channel": "sms"}, auth...) // no phone yet
+	v.do(200, "PATCH", "/api/v1/users/"+ada.ID, map[string]any{"phone": "+14155550123"}, auth...)
+	resolve := func() map[string]any {
+		r := v.do(200, "POST", "/api/v1/recipients/resolve", map[string]any{"channels": []string{"email", "sms"}, "user_ids": []string{ada.ID}},
+			"X-Service-API-Key", serviceKey)
+		return r.data()["recipients"].([]any)[0].(map[string]any)["channels"].(map[string]any)
+	}
+	if ch := resolve(); ch["sms"].(map[string]any)["reason"] != "unverified" || ch["email"].(map[string]any)["reason"] != "unverified" {
+		t.Errorf("resolve before verifying: %v", ch)
+	}
+
+	v.do(202, "POST", base, map[string]any{"channel": "sms"}, auth...)
+	sms, cursor := feedVerification(t, v, 0, ada.ID)
+	code := sms["code"].(string)
+	v.do(400, "POST", base, map[string]any{"channel": "push"}, auth...)
+	v.do(403, "POST", base, map[string]any{"channel": "sms"}, bearer(bob.Access)...)
+	v.do(403, "POST", base+"/confirm", map[string]any{"channel": "sms", "code": code}, bearer(bob.Access)...)
+	v.do(401, "POST", base+"/confirm", map[string]any{"channel": "sms", "code": code})
+	v.do(400, "POST", base+"/confirm", map[string]any{"channel": "sms", "code": "12345"}, auth...)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "000001"
+	}
+	v.do(400, "POST", base+"/confirm", map[string]any{"channel": "sms", "code": wrong}, auth...)
+	u := v.do(200, "POST", base+"/confirm/", map[string]any{"channel": "sms", "code": code}, auth...)
+	if u.data()["phone_verified_at"] == nil || u.data()["email_verified_at"] != nil {
+		t.Errorf("after the sms code: %v", u.data())
+	}
+	v.do(400, "POST", base+"/confirm", map[string]any{"channel": "sms", "code": code}, auth...) // spent
+
+	v.do(202, "POST", base, map[string]any{"channel": "email"}, auth...)
+	mail, _ := feedVerification(t, v, cursor, ada.ID)
+	token := mail["token"].(string)
+	v.do(400, "POST", "/api/v1/users/verifications/confirm", map[string]any{"token": token[:42]})
+	v.do(400, "POST", "/api/v1/users/verifications/confirm", map[string]any{"token": token, "code": "1"})
+	v.do(200, "POST", "/api/v1/users/verifications/confirm", map[string]any{"token": token})
+	v.do(400, "POST", "/api/v1/users/verifications/confirm", map[string]any{"token": token})
+	got := v.do(200, "GET", "/api/v1/users/"+ada.ID, nil, auth...)
+	if got.data()["email_verified_at"] == nil || got.data()["phone_verified_at"] == nil {
+		t.Errorf("the user: %v", got.data())
+	}
+	if ch := resolve(); ch["sms"].(map[string]any)["send"] != true || ch["email"].(map[string]any)["send"] != true {
+		t.Errorf("resolve after verifying: %v", ch)
+	}
+	// A new phone is unverified again.
+	v.do(200, "PATCH", "/api/v1/users/"+ada.ID, map[string]any{"phone": "+14155550199"}, auth...)
+	if ch := resolve(); ch["sms"].(map[string]any)["reason"] != "unverified" {
+		t.Errorf("resolve after a new phone: %v", ch)
+	}
+}

@@ -174,6 +174,17 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 	}
 	wantEvents(t, s, p, ev(usersvc.EventPasswordResetRequested, u.ID), ev(usersvc.EventUserPasswordChanged, u.ID))
 
+	// A verification: its request, then the confirmation (user.updated).
+	p = lastPosition(t, s)
+	v := verification(t, s, u, usersvc.ChannelEmail, "ev-code", 18, 900)
+	if _, err := s.ConfirmVerification(ctx, v, at(18)); err != nil {
+		t.Fatal(err)
+	}
+	evs = wantEvents(t, s, p, ev(usersvc.EventVerificationRequested, u.ID), ev(usersvc.EventUserUpdated, u.ID))
+	if d := data[usersvc.UserEventData](t, evs[1]); d.EmailVerifiedAt == nil || !d.EmailVerifiedAt.Equal(at(18)) {
+		t.Errorf("user.updated of a verification = %+v", d)
+	}
+
 	// A failed write writes no event; a deletion writes one.
 	p = lastPosition(t, s)
 	if _, err := s.UpdateProfile(ctx, newID(t), usersvc.ProfilePatch{Name: ptr("Nobody")}, at(18)); err == nil {

@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"ConcurrentCategoryChoices", testConcurrentCategoryChoices},
 		{"UpdateProfile", testUpdateProfile},
 		{"PasswordResets", testPasswordResets},
+		{"Verifications", testVerifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
