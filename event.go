@@ -50,6 +50,13 @@ const (
 	// verification code (and, for email, a link): it carries secrets (see
 	// VerificationEventData).
 	EventVerificationRequested = "usersvc.verification.requested"
+	// EventEmailChangeRequested asks the system to deliver, to the new
+	// address, the confirmation of a change of email: it carries a secret
+	// (see EmailChangeEventData).
+	EventEmailChangeRequested = "usersvc.email_change.requested"
+	// EventEmailChangeNotice asks the system to tell the old address that
+	// a change of email was asked for (EmailChangeNoticeEventData).
+	EventEmailChangeNotice = "usersvc.email_change.notice"
 )
 
 // EventTypes lists every event type.
@@ -57,7 +64,7 @@ var EventTypes = []string{
 	EventUserRegistered, EventUserUpdated, EventUserDeleted, EventUserDisabled, EventUserEnabled,
 	EventUserPasswordChanged, EventPreferencesUpdated, EventDeviceRegistered, EventDeviceRemoved,
 	EventPushTokenInvalidated, EventSessionsRevoked, EventPasswordResetRequested,
-	EventVerificationRequested,
+	EventVerificationRequested, EventEmailChangeRequested, EventEmailChangeNotice,
 }
 
 // UserEventData is the data of user.registered, user.updated,
@@ -172,6 +179,32 @@ type VerificationEventData struct {
 	Code      string    `json:"code"`
 	Token     *string   `json:"token"`
 	Link      *string   `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// EmailChangeEventData is the data of email_change.requested: to be
+// delivered to NewEmail. Token is the single-use secret that confirms the
+// change (usersvc keeps only its hash), valid until ExpiresAt; Link the
+// operator's page with it (null when EMAIL_CHANGE_URL is not set).
+// Consumers must not log or keep it.
+type EmailChangeEventData struct {
+	UserID    string    `json:"user_id"`
+	OldEmail  string    `json:"old_email"`
+	NewEmail  string    `json:"new_email"`
+	Locale    *string   `json:"locale"`
+	Token     string    `json:"token"`
+	Link      *string   `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// EmailChangeNoticeEventData is the data of email_change.notice: to be
+// delivered to Email, the address the account has now, so that its owner
+// learns of a change it did not ask for. It carries no secret.
+type EmailChangeNoticeEventData struct {
+	UserID    string    `json:"user_id"`
+	Email     string    `json:"email"`
+	NewEmail  string    `json:"new_email"`
+	Locale    *string   `json:"locale"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 

@@ -363,6 +363,10 @@ func newEventData(typ string) any {
 		return new(usersvc.PasswordResetEventData)
 	case usersvc.EventVerificationRequested:
 		return new(usersvc.VerificationEventData)
+	case usersvc.EventEmailChangeRequested:
+		return new(usersvc.EmailChangeEventData)
+	case usersvc.EventEmailChangeNotice:
+		return new(usersvc.EmailChangeNoticeEventData)
 	}
 	return nil
 }
@@ -406,7 +410,8 @@ func DecodeData[T any](ev usersvc.Event) (T, error) {
 // (usersvc.UserEventData, usersvc.UserIDEventData,
 // usersvc.PreferencesEventData, usersvc.DeviceEventData,
 // usersvc.PushTokenInvalidatedEventData, usersvc.SessionsRevokedEventData,
-// usersvc.PasswordResetEventData or usersvc.VerificationEventData),
+// usersvc.PasswordResetEventData, usersvc.VerificationEventData,
+// usersvc.EmailChangeEventData or usersvc.EmailChangeNoticeEventData),
 // for a type switch. Its errors are those of DecodeData.
 func EventData(ev usersvc.Event) (any, error) {
 	switch newEventData(ev.Type).(type) {
@@ -426,6 +431,10 @@ func EventData(ev usersvc.Event) (any, error) {
 		return DecodeData[usersvc.PasswordResetEventData](ev)
 	case *usersvc.VerificationEventData:
 		return DecodeData[usersvc.VerificationEventData](ev)
+	case *usersvc.EmailChangeEventData:
+		return DecodeData[usersvc.EmailChangeEventData](ev)
+	case *usersvc.EmailChangeNoticeEventData:
+		return DecodeData[usersvc.EmailChangeNoticeEventData](ev)
 	}
 	return DecodeData[struct{}](ev) // the unknown type's error
 }

@@ -62,6 +62,10 @@ func sampleData() map[string]any {
 			Token: "q3Jt0bU5mX2Jm7Kq1dQv4Qx8C0yZpL9sTnWf6hRa2Eo", ExpiresAt: eventTime.Add(30 * time.Minute)},
 		usersvc.EventVerificationRequested: usersvc.VerificationEventData{UserID: userA, Channel: "sms", Address: "+14155550123",
 			Code: "042917", ExpiresAt: eventTime.Add(15 * time.Minute)},
+		usersvc.EventEmailChangeRequested: usersvc.EmailChangeEventData{UserID: userA, OldEmail: "grace@example.com", NewEmail: "grace@navy.example",
+			Token: "q3Jt0bU5mX2Jm7Kq1dQv4Qx8C0yZpL9sTnWf6hRa2Eo", ExpiresAt: eventTime.Add(time.Hour)},
+		usersvc.EventEmailChangeNotice: usersvc.EmailChangeNoticeEventData{UserID: userA, Email: "grace@example.com", NewEmail: "grace@navy.example",
+			ExpiresAt: eventTime.Add(time.Hour)},
 	}
 }
 
@@ -84,6 +88,10 @@ func decodeAs(ev usersvc.Event, want any) (any, error) {
 		return client.DecodeData[usersvc.PasswordResetEventData](ev)
 	case usersvc.VerificationEventData:
 		return client.DecodeData[usersvc.VerificationEventData](ev)
+	case usersvc.EmailChangeEventData:
+		return client.DecodeData[usersvc.EmailChangeEventData](ev)
+	case usersvc.EmailChangeNoticeEventData:
+		return client.DecodeData[usersvc.EmailChangeNoticeEventData](ev)
 	}
 	return nil, fmt.Errorf("no case for %T", want)
 }

@@ -181,6 +181,7 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		OnSelfService:        a.metrics.SelfService,
 		VerificationURL:      cfg.VerificationURL,
 		RequireVerified:      cfg.RequireVerified,
+		EmailChangeURL:       cfg.EmailChangeURL,
 	})
 	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
 	a.events = st

@@ -75,6 +75,9 @@ type config struct {
 	// VerificationURL is the operator's page that confirms an email
 	// (the token goes in its "token" query parameter); empty: no link.
 	VerificationURL string
+	// EmailChangeURL is the operator's page that confirms a change of
+	// email (the token goes in its "token" query parameter); empty: no link.
+	EmailChangeURL string
 	// RequireVerified are the channels resolve sends on only to verified
 	// addresses (REQUIRE_VERIFIED).
 	RequireVerified []string
@@ -181,6 +184,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.VerificationURL, err = pageURL(getenv("VERIFICATION_URL")); err != nil {
 		return nil, bad("VERIFICATION_URL", "%v", err)
+	}
+	if c.EmailChangeURL, err = pageURL(getenv("EMAIL_CHANGE_URL")); err != nil {
+		return nil, bad("EMAIL_CHANGE_URL", "%v", err)
 	}
 	for ch := range strings.SplitSeq(getenv("REQUIRE_VERIFIED"), ",") {
 		switch ch = strings.ToLower(strings.TrimSpace(ch)); ch {

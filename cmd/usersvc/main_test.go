@@ -66,6 +66,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"PASSWORD_RESET_URL=https://u:p@app.example.com/reset"}, "PASSWORD_RESET_URL"},
 		{[]string{"RATE_LIMIT_FORGOT_EMAIL=lots"}, "RATE_LIMIT_FORGOT_EMAIL"},
 		{[]string{"REQUIRE_VERIFIED=push"}, "REQUIRE_VERIFIED"},
+		{[]string{"EMAIL_CHANGE_URL=/confirm"}, "EMAIL_CHANGE_URL"},
 		{[]string{"VERIFICATION_URL=ftp://app.example.com/verify"}, "VERIFICATION_URL"},
 		{[]string{"RATE_LIMIT_FORGOT_ADDRESS=0/1h"}, "RATE_LIMIT_FORGOT_ADDRESS"},
 		{[]string{"LOG_FORMAT=xml"}, "LOG_FORMAT"},

@@ -27,6 +27,23 @@ func feedEvents(t *testing.T, base string, cursor int64) ([]map[string]any, int6
 	return evs, int64(body["meta"].(map[string]any)["next_cursor"].(float64))
 }
 
+// e2eSignUp registers a user with e2ePassword and the fields of reg
+// (email and name at least), logs it in, and returns its id and the
+// Authorization header of its session.
+func e2eSignUp(t *testing.T, base string, reg map[string]any) (string, []string) {
+	t.Helper()
+	reg["password"] = e2ePassword
+	code, body := post(t, base+"/api/v1/users", reg)
+	if code != http.StatusCreated {
+		t.Fatalf("register: %d %v", code, body)
+	}
+	code, login := post(t, base+"/api/v1/users/login", map[string]any{"email": reg["email"], "password": e2ePassword})
+	if code != http.StatusOK {
+		t.Fatalf("login: %d %v", code, login)
+	}
+	return body["data"].(map[string]any)["id"].(string), []string{"Authorization", "Bearer " + login["data"].(map[string]any)["access"].(string)}
+}
+
 // The forgotten-password flow through run(): a delivery service reads the
 // token from the feed; the reset ends the session, a replay is refused;
 // the link uses PASSWORD_RESET_URL; with LOG_LEVEL=debug the link is in
@@ -35,18 +52,9 @@ func TestPasswordResetEndToEnd(t *testing.T) {
 	srv := startServer(t, "DATA_DIR="+t.TempDir(), "SECRET_KEY="+e2eSecret, "LOG_LEVEL=debug",
 		"SERVICE_API_KEYS=feed:"+e2eFeedKey+":events.read", "PASSWORD_RESET_URL=https://app.example.com/reset")
 	const email, newPassword = "forgetful@example.com", "N3w!Passw0rd-e2e"
-	code, body := post(t, srv.base+"/api/v1/users", map[string]any{"email": email, "password": e2ePassword, "name": "Forgetful"})
-	if code != http.StatusCreated {
-		t.Fatalf("register: %d %v", code, body)
-	}
-	userID := body["data"].(map[string]any)["id"].(string)
-	code, body = post(t, srv.base+"/api/v1/users/login", map[string]any{"email": email, "password": e2ePassword})
-	if code != http.StatusOK {
-		t.Fatalf("login: %d %v", code, body)
-	}
-	access := body["data"].(map[string]any)["access"].(string)
+	userID, auth := e2eSignUp(t, srv.base, map[string]any{"email": email, "name": "Forgetful"})
 	// The session is read once, so the cache holds it when the reset ends it.
-	if code, _ := send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, "Authorization", "Bearer "+access)); code != http.StatusOK {
+	if code, _ := send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, auth...)); code != http.StatusOK {
 		t.Fatalf("GET the user: %d", code)
 	}
 	_, cursor := feedEvents(t, srv.base, 0)
@@ -69,7 +77,7 @@ func TestPasswordResetEndToEnd(t *testing.T) {
 		t.Errorf("LOG_LEVEL=debug: the link is not in the log")
 	}
 
-	code, body = post(t, srv.base+"/api/v1/users/password/reset", map[string]any{"token": token[:40], "new_password": newPassword})
+	code, body := post(t, srv.base+"/api/v1/users/password/reset", map[string]any{"token": token[:40], "new_password": newPassword})
 	if code != http.StatusBadRequest {
 		t.Errorf("a truncated token: %d %v", code, body)
 	}
@@ -81,7 +89,7 @@ func TestPasswordResetEndToEnd(t *testing.T) {
 	if code != http.StatusBadRequest {
 		t.Errorf("a replay: %d %v", code, body)
 	}
-	if code, _ := send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, "Authorization", "Bearer "+access)); code != http.StatusUnauthorized {
+	if code, _ := send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, auth...)); code != http.StatusUnauthorized {
 		t.Errorf("the session survived the reset: %d", code)
 	}
 	if code, body := post(t, srv.base+"/api/v1/users/login", map[string]any{"email": email, "password": newPassword}); code != http.StatusOK {
@@ -120,13 +128,7 @@ func TestVerificationEndToEnd(t *testing.T) {
 	srv := startServer(t, "DATA_DIR="+t.TempDir(), "SECRET_KEY="+e2eSecret, "LOG_LEVEL=debug", "REQUIRE_VERIFIED=email,sms",
 		"SERVICE_API_KEYS=feed:"+e2eFeedKey+":events.read,resolver:"+e2eUsersKey+":users.read")
 	const email = "verify@example.com"
-	code, body := post(t, srv.base+"/api/v1/users", map[string]any{"email": email, "password": e2ePassword, "name": "Verifier", "phone": "+14155550123"})
-	if code != http.StatusCreated {
-		t.Fatalf("register: %d %v", code, body)
-	}
-	userID := body["data"].(map[string]any)["id"].(string)
-	_, body = post(t, srv.base+"/api/v1/users/login", map[string]any{"email": email, "password": e2ePassword})
-	auth := []string{"Authorization", "Bearer " + body["data"].(map[string]any)["access"].(string)}
+	userID, auth := e2eSignUp(t, srv.base, map[string]any{"email": email, "name": "Verifier", "phone": "+14155550123"})
 	reasons := func() (string, string) {
 		t.Helper()
 		code, body := post(t, srv.base+"/api/v1/recipients/resolve", map[string]any{"channels": []string{"email", "sms"}, "user_ids": []string{userID}},
@@ -179,8 +181,45 @@ func TestVerificationEndToEnd(t *testing.T) {
 		t.Errorf("after: email %s, sms %s", e, s)
 	}
 	// The cached user shows the verification.
-	_, body = send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, auth...))
+	_, body := send(t, jsonRequest(t, "GET", srv.base+"/api/v1/users/"+userID, nil, auth...))
 	if d := body["data"].(map[string]any); d["email_verified_at"] == nil || d["phone_verified_at"] == nil {
 		t.Errorf("the user: %v", d)
+	}
+}
+
+// A change of email through run(): the confirmation read from the feed as
+// the email service would, the notice to the old address beside it.
+func TestEmailChangeEndToEnd(t *testing.T) {
+	srv := startServer(t, "DATA_DIR="+t.TempDir(), "SECRET_KEY="+e2eSecret, "LOG_LEVEL=debug",
+		"SERVICE_API_KEYS=feed:"+e2eFeedKey+":events.read", "EMAIL_CHANGE_URL=https://app.example.com/email?from=mail")
+	const email, moved = "old@example.com", "new@example.com"
+	userID, auth := e2eSignUp(t, srv.base, map[string]any{"email": email, "name": "Mover"})
+	_, cursor := feedEvents(t, srv.base, 0)
+	if code, body := post(t, srv.base+"/api/v1/users/"+userID+"/email", map[string]any{"new_email": moved, "current_password": e2ePassword}, auth...); code != http.StatusAccepted {
+		t.Fatalf("request: %d %v", code, body)
+	}
+	evs, _ := feedEvents(t, srv.base, cursor)
+	if len(evs) != 2 || evs[0]["type"] != usersvc.EventEmailChangeRequested || evs[1]["type"] != usersvc.EventEmailChangeNotice {
+		t.Fatalf("feed: %v", evs)
+	}
+	req, notice := evs[0]["data"].(map[string]any), evs[1]["data"].(map[string]any)
+	token := req["token"].(string)
+	if req["new_email"] != moved || req["link"] != "https://app.example.com/email?from=mail&token="+token || notice["email"] != email {
+		t.Errorf("request %v, notice %v", req, notice)
+	}
+	if !strings.Contains(srv.logs.String(), token) {
+		t.Error("LOG_LEVEL=debug: the link is not in the log")
+	}
+	if code, body := post(t, srv.base+"/api/v1/users/email/confirm", map[string]any{"token": token}); code != http.StatusOK {
+		t.Fatalf("confirm: %d %v", code, body)
+	}
+	if code, _ := post(t, srv.base+"/api/v1/users/email/confirm", map[string]any{"token": token}); code != http.StatusBadRequest {
+		t.Errorf("a replay: %d", code)
+	}
+	if code, _ := post(t, srv.base+"/api/v1/users/login", map[string]any{"email": moved, "password": e2ePassword}); code != http.StatusOK {
+		t.Errorf("login with the new email: %d", code)
+	}
+	if code, _ := post(t, srv.base+"/api/v1/users/login", map[string]any{"email": email, "password": e2ePassword}); code != http.StatusUnauthorized {
+		t.Errorf("login with the old email: %d", code)
 	}
 }

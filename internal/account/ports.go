@@ -19,6 +19,7 @@ type Store interface {
 	Categories
 	PasswordResets
 	Verifications
+	EmailChanges
 }
 
 // Users keeps users. Implementations hold no business rules: they store,
@@ -107,6 +108,35 @@ type Verifications interface {
 	// changing nothing, when v was spent or replaced or the address
 	// changed.
 	ConfirmVerification(ctx context.Context, v Verification, now time.Time) (*usersvc.User, error)
+}
+
+// EmailChanges keeps the changes of email waiting for confirmation, under
+// the rules of Users. A change is known only by its token's hash.
+type EmailChanges interface {
+	// CreateEmailChange records c, drops the user's expired changes and
+	// emits email_change.requested with request and email_change.notice
+	// with notice, in one transaction. ENotFound when the user does not
+	// exist.
+	CreateEmailChange(ctx context.Context, c EmailChange, request usersvc.EmailChangeEventData, notice usersvc.EmailChangeNoticeEventData) error
+	// EmailChange returns the change of tokenHash, or ENotFound.
+	EmailChange(ctx context.Context, tokenHash string) (EmailChange, error)
+	// ConfirmEmailChange spends c, if it is unspent and unexpired at now
+	// and the user's email is still c.OldEmail (else ENotFound), and sets
+	// the user's email to c.NewEmail, verified at now, dropping the
+	// user's other changes and emitting user.updated, in one transaction.
+	// A taken address is EConflict, and nothing changes.
+	ConfirmEmailChange(ctx context.Context, c EmailChange, now time.Time) (*usersvc.User, error)
+}
+
+// EmailChange is one change of email waiting for confirmation.
+type EmailChange struct {
+	// TokenHash is the hex SHA-256 of the token sent to NewEmail.
+	TokenHash string
+	UserID    string
+	OldEmail  string
+	NewEmail  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Verification is one verification of an address under way.

@@ -52,8 +52,12 @@ type Service struct {
 
 	resets        PasswordResets
 	verifications Verifications
-	verifyTTL     time.Duration
-	verifyURL     string
+	emailChanges  EmailChanges
+	// emailChangeTTL and emailChangeURL are those of Options.
+	emailChangeTTL time.Duration
+	emailChangeURL string
+	verifyTTL      time.Duration
+	verifyURL      string
 	// requireVerified are the channels resolve sends on only to verified addresses.
 	requireVerified []string
 	rand            io.Reader
@@ -116,6 +120,13 @@ type Options struct {
 	// RequireVerified lists the channels (email, sms) on which resolve
 	// sends only to verified addresses (ReasonUnverified otherwise).
 	RequireVerified []string
+	// EmailChangeTTL is how long the confirmation of a change of email is
+	// valid; zero means DefaultEmailChangeTTL.
+	EmailChangeTTL time.Duration
+	// EmailChangeURL is the operator's page that confirms a change of
+	// email with the token in its "token" query parameter; empty leaves
+	// the link of email_change.requested null.
+	EmailChangeURL string
 	// Rand is the source of tokens and codes; nil means crypto/rand.
 	Rand io.Reader
 }
@@ -160,8 +171,12 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 
 		resets:        store,
 		verifications: store,
-		verifyTTL:     opts.VerificationTTL,
-		verifyURL:     opts.VerificationURL,
+		emailChanges:  store,
+
+		emailChangeTTL: opts.EmailChangeTTL,
+		emailChangeURL: opts.EmailChangeURL,
+		verifyTTL:      opts.VerificationTTL,
+		verifyURL:      opts.VerificationURL,
 
 		requireVerified: opts.RequireVerified,
 		rand:            opts.Rand,
@@ -172,6 +187,9 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
+	}
+	if s.emailChangeTTL <= 0 {
+		s.emailChangeTTL = DefaultEmailChangeTTL
 	}
 	if s.verifyTTL <= 0 {
 		s.verifyTTL = DefaultVerificationTTL

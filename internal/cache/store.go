@@ -214,6 +214,15 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily str
 	return n, err
 }
 
+// ConfirmEmailChange changes the user's email.
+func (s *Store) ConfirmEmailChange(ctx context.Context, c account.EmailChange, now time.Time) (u *usersvc.User, err error) {
+	err = s.write(ctx, one(c.UserID), nil, func() ([]string, error) {
+		u, err = s.Inner.ConfirmEmailChange(ctx, c, now)
+		return nil, err
+	})
+	return u, err
+}
+
 // ConfirmVerification marks an address of the user verified.
 func (s *Store) ConfirmVerification(ctx context.Context, v account.Verification, now time.Time) (u *usersvc.User, err error) {
 	err = s.write(ctx, one(v.UserID), nil, func() ([]string, error) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/usersvc/usersvc"
@@ -96,17 +97,66 @@ func handleConfirmVerificationLink(accounts *account.Service) handlerFunc {
 		UserID  string `json:"user_id"`
 		Channel string `json:"channel"`
 	}
+	return handleTokenConfirmation("Address verified", func(ctx context.Context, token string) (any, error) {
+		u, err := accounts.ConfirmVerificationLink(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		return data{UserID: u.ID, Channel: usersvc.ChannelEmail}, nil
+	})
+}
+
+// handleTokenConfirmation serves a public confirmation whose body is
+// {"token"}: confirm does the work and returns the answer's data.
+func handleTokenConfirmation(message string, confirm func(ctx context.Context, token string) (any, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		v, err := readStrings(w, r, "token")
 		if err != nil {
 			return err
 		}
-		u, err := accounts.ConfirmVerificationLink(r.Context(), v[0])
+		d, err := confirm(r.Context(), v[0])
 		if err != nil {
 			return err
 		}
-		respond(w, http.StatusOK, "Address verified", data{UserID: u.ID, Channel: usersvc.ChannelEmail}, nil)
+		respond(w, http.StatusOK, message, d, nil)
 		return nil
 	}
+}
+
+// handleRequestEmailChange asks for a new email, confirmed from it: POST
+// /api/v1/users/{user_id}/email (the user).
+func handleRequestEmailChange(accounts *account.Service) handlerFunc {
+	type data struct {
+		NewEmail  string `json:"new_email"`
+		ExpiresAt string `json:"expires_at"`
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		v, err := readStrings(w, r, "new_email", "current_password")
+		if err != nil {
+			return err
+		}
+		exp, err := accounts.RequestEmailChange(r.Context(), principalOf(r), pathUserID(r), v[0], usersvc.Password(v[1]))
+		if err != nil {
+			return err
+		}
+		respond(w, http.StatusAccepted, "Confirmation sent to the new email", data{NewEmail: usersvc.CanonicalEmail(v[0]), ExpiresAt: timestamp(exp)}, nil)
+		return nil
+	}
+}
+
+// handleConfirmEmailChange makes a change of email with the token sent to
+// the new address: POST /api/v1/users/email/confirm (public).
+func handleConfirmEmailChange(accounts *account.Service) handlerFunc {
+	type data struct {
+		UserID string `json:"user_id"`
+		Email  string `json:"email"`
+	}
+	return handleTokenConfirmation("Email changed", func(ctx context.Context, token string) (any, error) {
+		u, err := accounts.ConfirmEmailChange(ctx, token)
+		if err != nil {
+			return nil, err
+		}
+		return data{UserID: u.ID, Email: u.Email}, nil
+	})
 }

@@ -208,3 +208,55 @@ func TestOpenAPIVerification(t *testing.T) {
 		t.Errorf("resolve after a new phone: %v", ch)
 	}
 }
+
+func TestOpenAPIEmailChange(t *testing.T) {
+	h := newHarness(t)
+	v := newOAValidator(t, h)
+	ada, bob := h.register("Ada Move"), h.register("Bob Move")
+	auth := bearer(ada.Access)
+	path := "/api/v1/users/" + ada.ID + "/email"
+	v.do(400, "POST", path, map[string]any{"new_email": "moved@example.com", "current_password": "Wr0ng!Passw0rd"}, auth...)
+	v.do(400, "POST", path, map[string]any{"new_email": ada.Email, "current_password": ada.Password}, auth...)
+	v.do(409, "POST", path, map[string]any{"new_email": bob.Email, "current_password": ada.Password}, auth...)
+	v.do(403, "POST", path, map[string]any{"new_email": "moved@example.com", "current_password": bob.Password}, bearer(bob.Access)...)
+	v.do(401, "POST", path, map[string]any{"new_email": "moved@example.com", "current_password": ada.Password})
+	v.do(202, "POST", path+"/", map[string]any{"new_email": "Moved@Example.com", "current_password": ada.Password}, auth...)
+
+	r := v.do(200, "GET", "/api/v1/events?after=0", nil, "X-Service-API-Key", feedKey)
+	token, notice := "", false
+	for _, e := range r.Body["data"].([]any) {
+		ev := e.(map[string]any)
+		switch ev["type"] {
+		case usersvc.EventEmailChangeRequested:
+			token = ev["data"].(map[string]any)["token"].(string)
+		case usersvc.EventEmailChangeNotice:
+			notice = ev["data"].(map[string]any)["email"] == ada.Email
+		}
+	}
+	if token == "" || !notice {
+		t.Fatalf("the feed lacks the request or the notice (token %q, notice %v)", token, notice)
+	}
+	v.do(200, "GET", "/api/v1/users/"+ada.ID, nil, auth...)
+	v.do(400, "POST", "/api/v1/users/email/confirm", map[string]any{"token": token[:30]})
+	done := v.do(200, "POST", "/api/v1/users/email/confirm", map[string]any{"token": token})
+	if done.data()["email"] != "moved@example.com" {
+		t.Errorf("confirmed: %v", done.data())
+	}
+	v.do(400, "POST", "/api/v1/users/email/confirm", map[string]any{"token": token})
+	u := v.do(200, "GET", "/api/v1/users/"+ada.ID, nil, auth...)
+	if u.data()["email"] != "moved@example.com" || u.data()["email_verified_at"] == nil {
+		t.Errorf("the user after the change: %v", u.data())
+	}
+
+	// Taken at the confirmation time: 409.
+	v.do(202, "POST", "/api/v1/users/"+bob.ID+"/email", map[string]any{"new_email": "contested@example.com", "current_password": bob.Password}, bearer(bob.Access)...)
+	r = v.do(200, "GET", "/api/v1/events?after=0", nil, "X-Service-API-Key", feedKey)
+	for _, e := range r.Body["data"].([]any) {
+		ev := e.(map[string]any)
+		if ev["type"] == usersvc.EventEmailChangeRequested && ev["subject"] == bob.ID {
+			token = ev["data"].(map[string]any)["token"].(string)
+		}
+	}
+	v.do(201, "POST", "/api/v1/users", map[string]any{"email": "contested@example.com", "password": "Str0ng!Passw0rd", "name": "Eve"})
+	v.do(409, "POST", "/api/v1/users/email/confirm", map[string]any{"token": token})
+}

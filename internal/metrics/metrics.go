@@ -93,7 +93,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"event"}),
 		selfService: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "self_service_total",
-			Help: "Steps of the self-service flows (password_reset, verification), by flow and outcome: requested, confirmed (a token or code did its work), failed (a token or code refused).",
+			Help: "Steps of the self-service flows (password_reset, verification, email_change), by flow and outcome: requested, confirmed (a token or code did its work), failed (a token or code refused).",
 		}, []string{"flow", "outcome"}),
 		redis: newRedisMetrics(),
 		relay: newRelayMetrics(),

@@ -23,7 +23,7 @@ import (
 // token is invalidated; a changes its password (another session ends),
 // is disabled (its sessions end) and enabled; a session ends, a refresh
 // token is reused (its session ends); a asks for a password reset and
-// uses it, and verifies its email; a is deleted; "c" is imported with a
+// uses it, verifies its email and changes it; a is deleted; "c" is imported with a
 // device. Subjects are named by the order of their first event.
 var kindsSequence = []struct {
 	typ string
@@ -51,6 +51,9 @@ var kindsSequence = []struct {
 	{usersvc.EventPasswordResetRequested, "a"},
 	{usersvc.EventUserPasswordChanged, "a"},
 	{usersvc.EventVerificationRequested, "a"},
+	{usersvc.EventUserUpdated, "a"},
+	{usersvc.EventEmailChangeRequested, "a"},
+	{usersvc.EventEmailChangeNotice, "a"},
 	{usersvc.EventUserUpdated, "a"},
 	{usersvc.EventUserDeleted, "a"},
 	{usersvc.EventUserRegistered, "c"},

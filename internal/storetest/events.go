@@ -185,6 +185,14 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 		t.Errorf("user.updated of a verification = %+v", d)
 	}
 
+	// A change of email: its request and notice, then the change.
+	p = lastPosition(t, s)
+	c := emailChange(t, s, u, "renamed-"+u.Email, "ev-change", 18, 3600)
+	if _, err := s.ConfirmEmailChange(ctx, c, at(18)); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, s, p, ev(usersvc.EventEmailChangeRequested, u.ID), ev(usersvc.EventEmailChangeNotice, u.ID), ev(usersvc.EventUserUpdated, u.ID))
+
 	// A failed write writes no event; a deletion writes one.
 	p = lastPosition(t, s)
 	if _, err := s.UpdateProfile(ctx, newID(t), usersvc.ProfilePatch{Name: ptr("Nobody")}, at(18)); err == nil {

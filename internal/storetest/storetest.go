@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"UpdateProfile", testUpdateProfile},
 		{"PasswordResets", testPasswordResets},
 		{"Verifications", testVerifications},
+		{"EmailChanges", testEmailChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
