@@ -173,29 +173,20 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		verifications: store,
 		emailChanges:  store,
 
-		emailChangeTTL: opts.EmailChangeTTL,
+		emailChangeTTL: positiveOr(opts.EmailChangeTTL, DefaultEmailChangeTTL),
 		emailChangeURL: opts.EmailChangeURL,
-		verifyTTL:      opts.VerificationTTL,
+		verifyTTL:      positiveOr(opts.VerificationTTL, DefaultVerificationTTL),
 		verifyURL:      opts.VerificationURL,
 
 		requireVerified: opts.RequireVerified,
 		rand:            opts.Rand,
-		resetTTL:        opts.PasswordResetTTL,
+		resetTTL:        positiveOr(opts.PasswordResetTTL, DefaultPasswordResetTTL),
 		resetURL:        opts.PasswordResetURL,
 		resetFloor:      opts.ForgotPasswordFloor,
 		onSelfService:   opts.OnSelfService,
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader
-	}
-	if s.emailChangeTTL <= 0 {
-		s.emailChangeTTL = DefaultEmailChangeTTL
-	}
-	if s.verifyTTL <= 0 {
-		s.verifyTTL = DefaultVerificationTTL
-	}
-	if s.resetTTL <= 0 {
-		s.resetTTL = DefaultPasswordResetTTL
 	}
 	if s.onSelfService == nil {
 		s.onSelfService = func(string, string) {}
@@ -220,6 +211,14 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		s.logger.LogAttrs(ctx, slog.LevelWarn, "security event", append([]slog.Attr{slog.String("event", event)}, attrs...)...)
 	}
 	return s
+}
+
+// positiveOr is d when it is positive, else def.
+func positiveOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // clock returns the current time in UTC at the precision the stores keep.
