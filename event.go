@@ -43,13 +43,28 @@ const (
 	EventDeviceRemoved        = "usersvc.device.removed"
 	EventPushTokenInvalidated = "usersvc.push_token.invalidated"
 	EventSessionsRevoked      = "usersvc.sessions.revoked"
+	// EventPasswordResetRequested asks the system to deliver a password
+	// reset link: it carries a secret (see PasswordResetEventData).
+	EventPasswordResetRequested = "usersvc.password_reset.requested"
+	// EventVerificationRequested asks the system to deliver a
+	// verification code (and, for email, a link): it carries secrets (see
+	// VerificationEventData).
+	EventVerificationRequested = "usersvc.verification.requested"
+	// EventEmailChangeRequested asks the system to deliver, to the new
+	// address, the confirmation of a change of email: it carries a secret
+	// (see EmailChangeEventData).
+	EventEmailChangeRequested = "usersvc.email_change.requested"
+	// EventEmailChangeNotice asks the system to tell the old address that
+	// a change of email was asked for (EmailChangeNoticeEventData).
+	EventEmailChangeNotice = "usersvc.email_change.notice"
 )
 
 // EventTypes lists every event type.
 var EventTypes = []string{
 	EventUserRegistered, EventUserUpdated, EventUserDeleted, EventUserDisabled, EventUserEnabled,
 	EventUserPasswordChanged, EventPreferencesUpdated, EventDeviceRegistered, EventDeviceRemoved,
-	EventPushTokenInvalidated, EventSessionsRevoked,
+	EventPushTokenInvalidated, EventSessionsRevoked, EventPasswordResetRequested,
+	EventVerificationRequested, EventEmailChangeRequested, EventEmailChangeNotice,
 }
 
 // UserEventData is the data of user.registered, user.updated,
@@ -68,13 +83,26 @@ type UserEventData struct {
 	IsActive    bool        `json:"is_active"`
 	CreatedAt   time.Time   `json:"created_at"`
 	UpdatedAt   time.Time   `json:"updated_at"`
+	// EmailVerifiedAt and PhoneVerifiedAt are null while unverified.
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	PhoneVerifiedAt *time.Time `json:"phone_verified_at"`
 }
 
 // NewUserEventData is the event data of u.
 func NewUserEventData(u *User) UserEventData {
 	return UserEventData{ID: u.ID, Email: u.Email, Name: u.Name, PushToken: u.PushToken,
 		Phone: u.Phone, Locale: u.Locale, Timezone: u.Timezone, Preferences: u.Preferences,
-		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC()}
+		IsAdmin: u.IsAdmin, IsActive: u.IsActive, CreatedAt: u.CreatedAt.UTC(), UpdatedAt: u.UpdatedAt.UTC(),
+		EmailVerifiedAt: utcOrNil(u.EmailVerifiedAt), PhoneVerifiedAt: utcOrNil(u.PhoneVerifiedAt)}
+}
+
+// utcOrNil is *t in UTC, or nil.
+func utcOrNil(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
 }
 
 // UserIDEventData is the data of user.deleted and user.password_changed.
@@ -119,6 +147,65 @@ type SessionsRevokedEventData struct {
 	UserID     string   `json:"user_id"`
 	SessionIDs []string `json:"session_ids"`
 	Reason     string   `json:"reason"`
+}
+
+// PasswordResetEventData is the data of password_reset.requested: what a
+// mail service needs to send the user the way to choose a new password.
+// Token is the single-use secret (usersvc keeps only its SHA-256 hash),
+// valid until ExpiresAt; Link is the operator's reset page with the token
+// in its query (null when PASSWORD_RESET_URL is not set: the mail service
+// builds its own from Token). Consumers must not log or keep it.
+type PasswordResetEventData struct {
+	UserID    string    `json:"user_id"`
+	Email     string    `json:"email"`
+	Locale    *string   `json:"locale"`
+	Token     string    `json:"token"`
+	Link      *string   `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// VerificationEventData is the data of verification.requested: what the
+// mail or SMS service needs to send the user a code that proves the
+// address. Channel is "email" or "sms"; Address the email or the phone
+// (E.164); Code six digits; Token (email only) the single-use secret of a
+// link, and Link the operator's page with it (null when
+// VERIFICATION_URL is not set, and for sms). usersvc keeps only hashes of
+// Code and Token. Consumers must not log or keep them.
+type VerificationEventData struct {
+	UserID    string    `json:"user_id"`
+	Channel   string    `json:"channel"`
+	Address   string    `json:"address"`
+	Locale    *string   `json:"locale"`
+	Code      string    `json:"code"`
+	Token     *string   `json:"token"`
+	Link      *string   `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// EmailChangeEventData is the data of email_change.requested: to be
+// delivered to NewEmail. Token is the single-use secret that confirms the
+// change (usersvc keeps only its hash), valid until ExpiresAt; Link the
+// operator's page with it (null when EMAIL_CHANGE_URL is not set).
+// Consumers must not log or keep it.
+type EmailChangeEventData struct {
+	UserID    string    `json:"user_id"`
+	OldEmail  string    `json:"old_email"`
+	NewEmail  string    `json:"new_email"`
+	Locale    *string   `json:"locale"`
+	Token     string    `json:"token"`
+	Link      *string   `json:"link"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// EmailChangeNoticeEventData is the data of email_change.notice: to be
+// delivered to Email, the address the account has now, so that its owner
+// learns of a change it did not ask for. It carries no secret.
+type EmailChangeNoticeEventData struct {
+	UserID    string    `json:"user_id"`
+	Email     string    `json:"email"`
+	NewEmail  string    `json:"new_email"`
+	Locale    *string   `json:"locale"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Reasons of sessions.revoked.

@@ -20,6 +20,9 @@ const (
 	ReasonNoAddress = "no_address"
 	// ReasonAccountDisabled: the account is disabled.
 	ReasonAccountDisabled = "account_disabled"
+	// ReasonUnverified: the operator requires a verified address for the
+	// channel (REQUIRE_VERIFIED) and the user's is not.
+	ReasonUnverified = "unverified"
 )
 
 // ChannelDecision says whether to send to a user on one channel now, and
@@ -64,9 +67,12 @@ type Decision struct {
 //   - unless the category is required, quiet hours that list the channel
 //     and cover at hold it back (ReasonQuietHours, with DeliverAfter).
 //
+// A channel among requireVerified (email, sms) whose address the user has
+// not verified is ReasonUnverified, after ReasonNoAddress.
+//
 // A channel that is none of Channels is off. Decide is pure: the same
 // arguments give the same answer.
-func Decide(u *User, devices []Device, cat *Category, channels []string, at time.Time) Decision {
+func Decide(u *User, devices []Device, cat *Category, channels []string, at time.Time, requireVerified []string) Decision {
 	d := Decision{UserID: u.ID, Locale: u.Locale, Timezone: u.Timezone, Channels: make([]ChannelDecision, 0, len(channels))}
 	required := cat != nil && cat.Required
 	q := u.Preferences.QuietHours
@@ -84,6 +90,9 @@ func Decide(u *User, devices []Device, cat *Category, channels []string, at time
 			cd.Reason = ReasonCategoryOff
 		case !setAddress(&cd, u, devices):
 			cd.Reason = ReasonNoAddress
+		case slices.Contains(requireVerified, ch) && !verified(u, ch):
+			cd.Reason = ReasonUnverified
+			cd.Email, cd.Phone = nil, nil // an unverified address is not given
 		case !required && q != nil && (q.Channels == nil || slices.Contains(q.Channels, ch)):
 			if !quietKnown {
 				quiet, until = q.Quiet(at, u.Timezone)
@@ -102,6 +111,18 @@ func Decide(u *User, devices []Device, cat *Category, channels []string, at time
 		d.Channels = append(d.Channels, cd)
 	}
 	return d
+}
+
+// verified reports whether the user's address of channel ch is verified
+// (only email and sms have addresses to verify).
+func verified(u *User, ch string) bool {
+	switch ch {
+	case ChannelEmail:
+		return u.EmailVerifiedAt != nil
+	case ChannelSMS:
+		return u.PhoneVerifiedAt != nil
+	}
+	return true
 }
 
 // categoryWants reports whether category cat uses channel ch for a user

@@ -163,6 +163,8 @@ type decideCase struct {
 	at       time.Time
 	want     []string
 	after    time.Time // DeliverAfter of every quiet_hours answer
+	// requireVerified are the channels that need a verified address.
+	requireVerified []string
 }
 
 var noDevices = []usersvc.Device{}
@@ -306,6 +308,26 @@ func TestDecide(t *testing.T) {
 		{name: "unknown channel", at: daytime, channels: []string{"fax", "email"}, want: []string{"channel_off", "send"}},
 		{name: "unknown channel, required category", cat: security, at: daytime, channels: []string{"fax"}, want: []string{"category_off"}},
 		{name: "no channels", at: daytime, channels: []string{}, want: []string{}},
+
+		// REQUIRE_VERIFIED: email and sms only to verified addresses, after
+		// every other reason but quiet hours.
+		{name: "unverified addresses", at: daytime, requireVerified: []string{"email", "sms"},
+			want: []string{"unverified", "send", "unverified", "send"}},
+		{name: "verified email, unverified phone", at: daytime, requireVerified: []string{"email", "sms"},
+			user: func(u *usersvc.User) { u.EmailVerifiedAt = ptr(daytime) },
+			want: []string{"send", "send", "unverified", "send"}},
+		{name: "verified phone, email not required", at: daytime, requireVerified: []string{"sms"},
+			user: func(u *usersvc.User) { u.PhoneVerifiedAt = ptr(daytime) },
+			want: []string{"send", "send", "send", "send"}},
+		{name: "a required category needs a verified address too", cat: security, at: daytime, requireVerified: []string{"sms"},
+			want: []string{"send", "send", "unverified", "category_off"}},
+		{name: "no phone is no_address, not unverified", at: daytime, requireVerified: []string{"sms"},
+			user: func(u *usersvc.User) { u.Phone = nil }, want: []string{"send", "send", "no_address", "send"}},
+		{name: "disabled before unverified", at: daytime, requireVerified: []string{"email"},
+			user: func(u *usersvc.User) { u.IsActive = false },
+			want: []string{"account_disabled", "account_disabled", "account_disabled", "account_disabled"}},
+		{name: "unverified before quiet hours", at: inQuiet, user: quietPushSMS, requireVerified: []string{"sms"},
+			want: []string{"send", "quiet_hours", "unverified", "send"}, after: quietEnd},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkDecide(t, tt) })
@@ -341,7 +363,7 @@ func checkDecide(t *testing.T, tt decideCase) {
 	if channels == nil {
 		channels = usersvc.Channels
 	}
-	d := usersvc.Decide(u, devices, tt.cat, channels, tt.at)
+	d := usersvc.Decide(u, devices, tt.cat, channels, tt.at, tt.requireVerified)
 
 	if d.UserID != u.ID || !equalPtr(d.Locale, u.Locale) || !equalPtr(d.Timezone, u.Timezone) {
 		t.Errorf("decision of %q, locale %v, timezone %v; want %q, %v, %v", d.UserID, deref(d.Locale), deref(d.Timezone), u.ID, deref(u.Locale), deref(u.Timezone))
@@ -398,7 +420,7 @@ func checkDecide(t *testing.T, tt decideCase) {
 func TestDecideDoesNotAlias(t *testing.T) {
 	u := testUser()
 	devices := testDevices()
-	d := usersvc.Decide(u, devices, nil, []string{"email", "push", "sms"}, utc(2026, 6, 10, 12, 0, 0))
+	d := usersvc.Decide(u, devices, nil, []string{"email", "push", "sms"}, utc(2026, 6, 10, 12, 0, 0), nil)
 	*d.Channels[0].Email = "changed@example.com"
 	d.Channels[1].Devices[0].Token = "changed"
 	*d.Channels[2].Phone = "+10000000000"

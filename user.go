@@ -22,6 +22,11 @@ type User struct {
 	IsActive    bool
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// EmailVerifiedAt and PhoneVerifiedAt are when the user proved to
+	// receive at Email and at Phone (a code or link of a verification);
+	// nil until then, and again once the address changes.
+	EmailVerifiedAt *time.Time
+	PhoneVerifiedAt *time.Time
 }
 
 // Device types a push token may be registered with.

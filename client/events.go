@@ -359,6 +359,14 @@ func newEventData(typ string) any {
 		return new(usersvc.PushTokenInvalidatedEventData)
 	case usersvc.EventSessionsRevoked:
 		return new(usersvc.SessionsRevokedEventData)
+	case usersvc.EventPasswordResetRequested:
+		return new(usersvc.PasswordResetEventData)
+	case usersvc.EventVerificationRequested:
+		return new(usersvc.VerificationEventData)
+	case usersvc.EventEmailChangeRequested:
+		return new(usersvc.EmailChangeEventData)
+	case usersvc.EventEmailChangeNotice:
+		return new(usersvc.EmailChangeNoticeEventData)
 	}
 	return nil
 }
@@ -401,7 +409,9 @@ func DecodeData[T any](ev usersvc.Event) (T, error) {
 // EventData decodes the data of ev into the value of its type's data type
 // (usersvc.UserEventData, usersvc.UserIDEventData,
 // usersvc.PreferencesEventData, usersvc.DeviceEventData,
-// usersvc.PushTokenInvalidatedEventData or usersvc.SessionsRevokedEventData),
+// usersvc.PushTokenInvalidatedEventData, usersvc.SessionsRevokedEventData,
+// usersvc.PasswordResetEventData, usersvc.VerificationEventData,
+// usersvc.EmailChangeEventData or usersvc.EmailChangeNoticeEventData),
 // for a type switch. Its errors are those of DecodeData.
 func EventData(ev usersvc.Event) (any, error) {
 	switch newEventData(ev.Type).(type) {
@@ -417,6 +427,14 @@ func EventData(ev usersvc.Event) (any, error) {
 		return DecodeData[usersvc.PushTokenInvalidatedEventData](ev)
 	case *usersvc.SessionsRevokedEventData:
 		return DecodeData[usersvc.SessionsRevokedEventData](ev)
+	case *usersvc.PasswordResetEventData:
+		return DecodeData[usersvc.PasswordResetEventData](ev)
+	case *usersvc.VerificationEventData:
+		return DecodeData[usersvc.VerificationEventData](ev)
+	case *usersvc.EmailChangeEventData:
+		return DecodeData[usersvc.EmailChangeEventData](ev)
+	case *usersvc.EmailChangeNoticeEventData:
+		return DecodeData[usersvc.EmailChangeNoticeEventData](ev)
 	}
 	return DecodeData[struct{}](ev) // the unknown type's error
 }

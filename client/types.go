@@ -22,6 +22,10 @@ type User struct {
 	Preferences usersvc.Preferences `json:"preferences"`
 	CreatedAt   time.Time           `json:"created_at"`
 	UpdatedAt   time.Time           `json:"updated_at"`
+	// EmailVerifiedAt and PhoneVerifiedAt are when the user verified its
+	// email and its phone; nil while unverified (see RequestVerification).
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	PhoneVerifiedAt *time.Time `json:"phone_verified_at"`
 }
 
 // Device is one push-token record of a user: one per device id, or one per

@@ -180,6 +180,13 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 		Limits:               limits,
 		OnRateLimited:        a.metrics.RateLimited,
 		Unsubscribe:          unsub,
+		PasswordResetTTL:     cfg.PasswordResetTTL,
+		PasswordResetURL:     cfg.PasswordResetURL,
+		ForgotPasswordFloor:  cfg.ForgotPasswordFloor,
+		OnSelfService:        a.metrics.SelfService,
+		VerificationURL:      cfg.VerificationURL,
+		RequireVerified:      cfg.RequireVerified,
+		EmailChangeURL:       cfg.EmailChangeURL,
 	})
 	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
 	a.events = st

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,25 @@ type config struct {
 	// publicURLDefault is set when PUBLIC_URL was not: the links then use
 	// the port the listener got (which differs from Port when it is 0).
 	publicURLDefault bool
+	// PasswordResetTTL is how long a password reset token is valid.
+	PasswordResetTTL time.Duration
+	// ForgotPasswordFloor is the least time a forgotten-password request
+	// takes: longer than the write that only a request for a real account
+	// makes, so that the answer's timing does not tell whether an email
+	// has an account.
+	ForgotPasswordFloor time.Duration
+	// PasswordResetURL is the operator's page for choosing a new password
+	// (the token goes in its "token" query parameter); empty: no link.
+	PasswordResetURL string
+	// VerificationURL is the operator's page that confirms an email
+	// (the token goes in its "token" query parameter); empty: no link.
+	VerificationURL string
+	// EmailChangeURL is the operator's page that confirms a change of
+	// email (the token goes in its "token" query parameter); empty: no link.
+	EmailChangeURL string
+	// RequireVerified are the channels resolve sends on only to verified
+	// addresses (REQUIRE_VERIFIED).
+	RequireVerified []string
 }
 
 // postgres reports whether the database is PostgreSQL.
@@ -149,6 +169,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"DRAIN_DELAY", "0s", &c.DrainDelay},
 		{"REDIS_TIMEOUT", "50ms", &c.RedisTimeout},
 		{"REFRESH_REUSE_INTERVAL", "10s", &c.RefreshReuseInterval},
+		{"PASSWORD_RESET_TTL", "30m", &c.PasswordResetTTL},
+		{"FORGOT_PASSWORD_FLOOR", "150ms", &c.ForgotPasswordFloor},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(or(getenv(d.name), d.def))
@@ -159,6 +181,32 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.RedisTimeout < time.Millisecond || c.RedisTimeout > 5*time.Second {
 		return nil, bad("REDIS_TIMEOUT", "must be a Go duration from 1ms to 5s")
+	}
+	if c.PasswordResetTTL < time.Minute || c.PasswordResetTTL > 24*time.Hour {
+		return nil, bad("PASSWORD_RESET_TTL", "must be a Go duration from 1m to 24h")
+	}
+	if c.ForgotPasswordFloor > 10*time.Second {
+		return nil, bad("FORGOT_PASSWORD_FLOOR", "must be a Go duration from 0s to 10s")
+	}
+	if c.PasswordResetURL, err = pageURL(getenv("PASSWORD_RESET_URL")); err != nil {
+		return nil, bad("PASSWORD_RESET_URL", "%v", err)
+	}
+	if c.VerificationURL, err = pageURL(getenv("VERIFICATION_URL")); err != nil {
+		return nil, bad("VERIFICATION_URL", "%v", err)
+	}
+	if c.EmailChangeURL, err = pageURL(getenv("EMAIL_CHANGE_URL")); err != nil {
+		return nil, bad("EMAIL_CHANGE_URL", "%v", err)
+	}
+	for ch := range strings.SplitSeq(getenv("REQUIRE_VERIFIED"), ",") {
+		switch ch = strings.ToLower(strings.TrimSpace(ch)); ch {
+		case "":
+		case usersvc.ChannelEmail, usersvc.ChannelSMS:
+			if !slices.Contains(c.RequireVerified, ch) {
+				c.RequireVerified = append(c.RequireVerified, ch)
+			}
+		default:
+			return nil, bad("REQUIRE_VERIFIED", "must be a comma-separated list of email and sms")
+		}
 	}
 	if c.RefreshReuseInterval > time.Minute {
 		return nil, bad("REFRESH_REUSE_INTERVAL", "must be a Go duration from 0s (no retries) to 1m")
@@ -215,6 +263,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"RATE_LIMIT_LOGIN_ADDRESS", d.LoginAddr, &c.RateLimits.LoginAddr},
 		{"RATE_LIMIT_REGISTER_EMAIL", d.RegisterEmail, &c.RateLimits.RegisterEmail},
 		{"RATE_LIMIT_REGISTER_ADDRESS", d.RegisterAddr, &c.RateLimits.RegisterAddr},
+		{"RATE_LIMIT_FORGOT_EMAIL", d.ForgotEmail, &c.RateLimits.ForgotEmail},
+		{"RATE_LIMIT_FORGOT_ADDRESS", d.ForgotAddr, &c.RateLimits.ForgotAddr},
+		{"RATE_LIMIT_VERIFY_USER", d.VerifyUser, &c.RateLimits.VerifyUser},
 	}
 	for _, r := range rules {
 		if *r.dst, err = rateRule(getenv(r.name), r.def); err != nil {
@@ -348,6 +399,22 @@ func publicURL(v string, port int) (string, error) {
 		return "", &configError{"PUBLIC_URL", "must be an absolute http:// or https:// URL such as https://users.example.com, without credentials, query or fragment"}
 	}
 	return strings.TrimRight(v, "/"), nil
+}
+
+// pageURL reads the URL of a page of the operator that a link of an event
+// points to: empty, or an absolute http or https URL without credentials
+// or fragment (a query is kept). The error never repeats the value.
+func pageURL(v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" || u.Hostname() == "" ||
+		u.User != nil || strings.ContainsAny(v, "# ") {
+		return "", errors.New("must be an absolute http:// or https:// URL such as https://app.example.com/reset, without credentials or fragment")
+	}
+	return v, nil
 }
 
 func or(v, def string) string {

@@ -22,7 +22,8 @@ func TestConfigRateLimits(t *testing.T) {
 		t.Errorf("defaults: %+v, want %+v", c.RateLimits, d)
 	}
 	c, err = loadConfig(env("RATE_LIMIT_LOGIN_EMAIL=3/1m", "RATE_LIMIT_LOGIN_ADDRESS= 100 / 15m ",
-		"RATE_LIMIT_REGISTER_EMAIL=off", "RATE_LIMIT_REGISTER_ADDRESS=OFF"))
+		"RATE_LIMIT_REGISTER_EMAIL=off", "RATE_LIMIT_REGISTER_ADDRESS=OFF", "RATE_LIMIT_FORGOT_EMAIL=2/30m", "RATE_LIMIT_FORGOT_ADDRESS=off",
+		"RATE_LIMIT_VERIFY_USER=off"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,13 +32,17 @@ func TestConfigRateLimits(t *testing.T) {
 		LoginAddr:     ratelimit.Rule{Name: "login_addr", Max: 100, Window: 15 * time.Minute},
 		RegisterEmail: ratelimit.Rule{Name: "register_email"},
 		RegisterAddr:  ratelimit.Rule{Name: "register_addr"},
+		ForgotEmail:   ratelimit.Rule{Name: "forgot_email", Max: 2, Window: 30 * time.Minute},
+		ForgotAddr:    ratelimit.Rule{Name: "forgot_addr"},
+		VerifyUser:    ratelimit.Rule{Name: "verify_user"},
 	}
 	if c.RateLimits != want {
 		t.Errorf("got %+v, want %+v", c.RateLimits, want)
 	}
 
 	dir := t.TempDir()
-	for _, name := range []string{"RATE_LIMIT_LOGIN_EMAIL", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_REGISTER_EMAIL", "RATE_LIMIT_REGISTER_ADDRESS"} {
+	for _, name := range []string{"RATE_LIMIT_LOGIN_EMAIL", "RATE_LIMIT_LOGIN_ADDRESS", "RATE_LIMIT_REGISTER_EMAIL", "RATE_LIMIT_REGISTER_ADDRESS",
+		"RATE_LIMIT_FORGOT_EMAIL", "RATE_LIMIT_FORGOT_ADDRESS", "RATE_LIMIT_VERIFY_USER"} {
 		for _, v := range []string{"5", "5/", "/15m", "five/15m", "0/15m", "-1/15m", "10001/1h", "5/0s", "5/500ms", "5/25h", "5/15", "5/15m/x", "none", "5 per 15m"} {
 			t.Run(name+"="+v, func(t *testing.T) {
 				err := run(t.Context(), []string{"migrate"}, env("DATA_DIR="+dir, name+"="+v), nil, io.Discard, io.Discard)

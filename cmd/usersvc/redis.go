@@ -111,6 +111,9 @@ func (a *app) cacheAndLimits() (cache.Cache, account.Limits, func(context.Contex
 		LoginAddr:     limiter(rules.LoginAddr),
 		RegisterEmail: limiter(rules.RegisterEmail),
 		RegisterAddr:  limiter(rules.RegisterAddr),
+		ForgotEmail:   limiter(rules.ForgotEmail),
+		ForgotAddr:    limiter(rules.ForgotAddr),
+		VerifyUser:    limiter(rules.VerifyUser),
 	}
 	return c, limits, status, nil
 }

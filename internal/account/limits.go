@@ -23,11 +23,17 @@ type Limiter interface {
 	Reset(ctx context.Context, key string)
 }
 
-// Limits are the rate limits of login and registration, per email and per
+// Limits are the rate limits of login, registration and forgotten
+// passwords, per email and per
 // client address. A nil Limiter does not limit.
 type Limits struct {
 	LoginEmail, LoginAddr       Limiter
 	RegisterEmail, RegisterAddr Limiter
+	// ForgotEmail and ForgotAddr count forgotten-password requests.
+	ForgotEmail, ForgotAddr Limiter
+	// VerifyUser counts verification requests per user (each sends a
+	// message).
+	VerifyUser Limiter
 }
 
 // Client is the client a request comes from.
@@ -113,15 +119,21 @@ func (s *Service) loginSucceeded(ctx context.Context, email string) {
 
 // registerAllowed counts a registration attempt against the address and the email.
 func (s *Service) registerAllowed(ctx context.Context, email string) error {
-	if l, addr := s.limits.RegisterAddr, clientAddr(ctx); l != nil && addr != "" {
-		if ok, wait := l.Allow(ctx, addr); !ok {
-			return s.limited(ctx, "register_addr", wait)
-		}
+	if err := s.allowed(ctx, s.limits.RegisterAddr, "register_addr", clientAddr(ctx)); err != nil {
+		return err
 	}
-	if l := s.limits.RegisterEmail; l != nil && email != "" {
-		if ok, wait := l.Allow(ctx, email); !ok {
-			return s.limited(ctx, "register_email", wait)
-		}
+	return s.allowed(ctx, s.limits.RegisterEmail, "register_email", email)
+}
+
+// allowed counts an attempt against key under l (the rule named rule),
+// and refuses it with a 429 when the limit is reached. A nil l or an empty
+// key does not limit.
+func (s *Service) allowed(ctx context.Context, l Limiter, rule, key string) error {
+	if l == nil || key == "" {
+		return nil
+	}
+	if ok, wait := l.Allow(ctx, key); !ok {
+		return s.limited(ctx, rule, wait)
 	}
 	return nil
 }

@@ -17,6 +17,9 @@ type Store interface {
 	Sessions
 	Events
 	Categories
+	PasswordResets
+	Verifications
+	EmailChanges
 }
 
 // Users keeps users. Implementations hold no business rules: they store,
@@ -63,6 +66,100 @@ type Users interface {
 	// UsersByIDs returns the users among ids that exist, in no set order,
 	// with a constant number of queries whatever the number of ids.
 	UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, error)
+}
+
+// PasswordResets keeps the password resets users asked for, under the
+// rules of Users. A reset is known only by the SHA-256 hash of its token.
+type PasswordResets interface {
+	// CreatePasswordReset records r and emits password_reset.requested
+	// with data, in one transaction that also drops the user's expired
+	// resets. ENotFound when the user does not exist.
+	CreatePasswordReset(ctx context.Context, r PasswordReset, data usersvc.PasswordResetEventData) error
+	// PasswordReset returns the reset of tokenHash, or ENotFound.
+	PasswordReset(ctx context.Context, tokenHash string) (PasswordReset, error)
+	// ResetPassword spends r, if it is still unspent and unexpired at now
+	// (else ENotFound and nothing changes), drops the user's other resets
+	// and changes the password as ChangePassword does with no family kept,
+	// all in one transaction; it returns how many sessions it ended.
+	ResetPassword(ctx context.Context, r PasswordReset, hash string, now time.Time) (int, error)
+}
+
+// Verifications keeps the verifications of addresses under way, under
+// the rules of Users. A verification is known only by the hashes of its
+// code and link token; a user has at most one per channel.
+type Verifications interface {
+	// CreateVerification replaces the user's verification of v.Channel by
+	// v and emits verification.requested with data, in one transaction.
+	// ENotFound when the user does not exist.
+	CreateVerification(ctx context.Context, v Verification, data usersvc.VerificationEventData) error
+	// SpendVerificationAttempt counts one attempt at the user's
+	// verification of channel, if it is unexpired at now and has had
+	// fewer than max, and returns it with the attempt counted; else
+	// ENotFound.
+	SpendVerificationAttempt(ctx context.Context, userID, channel string, max int, now time.Time) (Verification, error)
+	// VerificationByToken returns the verification of a link token's
+	// hash, or ENotFound.
+	VerificationByToken(ctx context.Context, tokenHash string) (Verification, error)
+	// DeleteVerification ends the user's verification of channel, if any.
+	DeleteVerification(ctx context.Context, userID, channel string) error
+	// ConfirmVerification spends v and marks v.Address verified at now,
+	// while it is still the user's address of the channel, emitting
+	// user.updated, in one transaction; it returns the user. ENotFound,
+	// changing nothing, when v was spent or replaced or the address
+	// changed.
+	ConfirmVerification(ctx context.Context, v Verification, now time.Time) (*usersvc.User, error)
+}
+
+// EmailChanges keeps the changes of email waiting for confirmation, under
+// the rules of Users. A change is known only by its token's hash.
+type EmailChanges interface {
+	// CreateEmailChange records c, drops the user's expired changes and
+	// emits email_change.requested with request and email_change.notice
+	// with notice, in one transaction. ENotFound when the user does not
+	// exist.
+	CreateEmailChange(ctx context.Context, c EmailChange, request usersvc.EmailChangeEventData, notice usersvc.EmailChangeNoticeEventData) error
+	// EmailChange returns the change of tokenHash, or ENotFound.
+	EmailChange(ctx context.Context, tokenHash string) (EmailChange, error)
+	// ConfirmEmailChange spends c, if it is unspent and unexpired at now
+	// and the user's email is still c.OldEmail (else ENotFound), and sets
+	// the user's email to c.NewEmail, verified at now, dropping the
+	// user's other changes and emitting user.updated, in one transaction.
+	// A taken address is EConflict, and nothing changes.
+	ConfirmEmailChange(ctx context.Context, c EmailChange, now time.Time) (*usersvc.User, error)
+}
+
+// EmailChange is one change of email waiting for confirmation.
+type EmailChange struct {
+	// TokenHash is the hex SHA-256 of the token sent to NewEmail.
+	TokenHash string
+	UserID    string
+	OldEmail  string
+	NewEmail  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Verification is one verification of an address under way.
+type Verification struct {
+	UserID  string
+	Channel string // usersvc.ChannelEmail or usersvc.ChannelSMS
+	Address string // the email or phone it was sent to
+	// CodeHash is the hex SHA-256 of the user id, channel and code;
+	// TokenHash the hex SHA-256 of the link token (email only, else empty).
+	CodeHash  string
+	TokenHash string
+	Attempts  int
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// PasswordReset is the record of one forgotten-password request.
+type PasswordReset struct {
+	// TokenHash is the hex SHA-256 of the token handed to the user.
+	TokenHash string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Categories keeps the operator's notification categories, under the

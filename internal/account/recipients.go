@@ -172,7 +172,7 @@ func (s *Service) Resolve(ctx context.Context, p Principal, req ResolveRequest) 
 	res.NotFound = append(res.NotFound, missing...)
 	for i := range found {
 		u := &found[i]
-		res.Decisions = append(res.Decisions, usersvc.Decide(&u.User, u.Devices, res.Category, channels, res.At))
+		res.Decisions = append(res.Decisions, usersvc.Decide(&u.User, u.Devices, res.Category, channels, res.At, s.requireVerified))
 	}
 	return res, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/password"
 	"github.com/usersvc/usersvc/internal/sqlite"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 	"github.com/usersvc/usersvc/internal/token"
 )
 
@@ -33,6 +34,7 @@ const rulesRefreshLifetime = time.Hour
 // rulesEnv is a Service and what its tests need beside it.
 type rulesEnv struct {
 	svc    *account.Service
+	store  *sqlstore.Store
 	tokens *token.Service // signs with the Service's own key
 	clock  *rulesClock
 }
@@ -60,8 +62,9 @@ func cheapCrypto(t *testing.T, secret string, refresh time.Duration) (*password.
 // newRulesService returns a Service on a new SQLite database in a temporary
 // directory, with cheap password hashing, HS256 tokens (refresh families
 // living rulesRefreshLifetime), the service keys above, and a clock that
-// moves only when told. It is the one place these tests build a Service.
-func newRulesService(t *testing.T) *rulesEnv {
+// moves only when told. It is the one place these tests build a Service;
+// with, when given, changes the options first.
+func newRulesService(t *testing.T, with ...func(*account.Options)) *rulesEnv {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "usersvc.db"))
 	if err != nil {
@@ -77,15 +80,19 @@ func newRulesService(t *testing.T) *rulesEnv {
 	}
 	hasher, tokens := cheapCrypto(t, "rules-test-secret-0123456789abcdefghijkl", rulesRefreshLifetime)
 	clock := &rulesClock{t: time.Now().UTC().Truncate(time.Second)}
-	svc := account.New(st, hasher, tokens, account.Options{
+	opts := account.Options{
 		ServiceKeys: account.ServiceKeys{
 			{Name: "reader", Key: readerKey, Scopes: []string{account.ScopeUsersRead}},
 			{Name: "invalidator", Key: invalidatorKey, Scopes: []string{account.ScopePushTokensInvalidate}},
 			{Name: "bare", Key: bareKey},
 		},
 		Now: clock.Now,
-	})
-	return &rulesEnv{svc: svc, tokens: tokens, clock: clock}
+	}
+	for _, w := range with {
+		w(&opts)
+	}
+	svc := account.New(st, hasher, tokens, opts)
+	return &rulesEnv{svc: svc, store: st, tokens: tokens, clock: clock}
 }
 
 // rulesClock is a clock that moves only when told, safe for concurrent use.

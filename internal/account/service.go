@@ -7,7 +7,9 @@ package account
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"io"
 	"log/slog"
 	"time"
 	"unicode/utf8"
@@ -47,6 +49,22 @@ type Service struct {
 	onLimited func(rule string)
 	reuse     time.Duration
 	onSession func(event string)
+
+	resets        PasswordResets
+	verifications Verifications
+	emailChanges  EmailChanges
+	// emailChangeTTL and emailChangeURL are those of Options.
+	emailChangeTTL time.Duration
+	emailChangeURL string
+	verifyTTL      time.Duration
+	verifyURL      string
+	// requireVerified are the channels resolve sends on only to verified addresses.
+	requireVerified []string
+	rand            io.Reader
+	resetTTL        time.Duration
+	resetURL        string
+	resetFloor      time.Duration
+	onSelfService   func(flow, outcome string)
 }
 
 // Options are the optional parts of a Service.
@@ -78,6 +96,39 @@ type Options struct {
 	// Unsubscribe signs and verifies one-click unsubscribe tokens; nil
 	// turns one-click unsubscribe off (EUnavailable).
 	Unsubscribe UnsubscribeTokens
+	// PasswordResetTTL is how long a password reset token is valid; zero
+	// means DefaultPasswordResetTTL.
+	PasswordResetTTL time.Duration
+	// PasswordResetURL is the operator's page where a user chooses a new
+	// password, which gets the token in its "token" query parameter; empty
+	// leaves the link of password_reset.requested null.
+	PasswordResetURL string
+	// ForgotPasswordFloor is the least time ForgotPassword takes, so that
+	// a request for an account does not last longer than one for an
+	// unknown email; zero means no floor.
+	ForgotPasswordFloor time.Duration
+	// OnSelfService is told of each step of a self-service flow (FlowPasswordReset…,
+	// OutcomeRequested…), for example to count them.
+	OnSelfService func(flow, outcome string)
+	// VerificationTTL is how long a verification code and link are valid;
+	// zero means DefaultVerificationTTL.
+	VerificationTTL time.Duration
+	// VerificationURL is the operator's page that confirms an email with
+	// the token in its "token" query parameter; empty leaves the link of
+	// verification.requested null.
+	VerificationURL string
+	// RequireVerified lists the channels (email, sms) on which resolve
+	// sends only to verified addresses (ReasonUnverified otherwise).
+	RequireVerified []string
+	// EmailChangeTTL is how long the confirmation of a change of email is
+	// valid; zero means DefaultEmailChangeTTL.
+	EmailChangeTTL time.Duration
+	// EmailChangeURL is the operator's page that confirms a change of
+	// email with the token in its "token" query parameter; empty leaves
+	// the link of email_change.requested null.
+	EmailChangeURL string
+	// Rand is the source of tokens and codes; nil means crypto/rand.
+	Rand io.Reader
 }
 
 // Session events.
@@ -117,6 +168,28 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		onLimited: opts.OnRateLimited,
 		reuse:     max(opts.RefreshReuseInterval, 0),
 		onSession: opts.OnSession,
+
+		resets:        store,
+		verifications: store,
+		emailChanges:  store,
+
+		emailChangeTTL: positiveOr(opts.EmailChangeTTL, DefaultEmailChangeTTL),
+		emailChangeURL: opts.EmailChangeURL,
+		verifyTTL:      positiveOr(opts.VerificationTTL, DefaultVerificationTTL),
+		verifyURL:      opts.VerificationURL,
+
+		requireVerified: opts.RequireVerified,
+		rand:            opts.Rand,
+		resetTTL:        positiveOr(opts.PasswordResetTTL, DefaultPasswordResetTTL),
+		resetURL:        opts.PasswordResetURL,
+		resetFloor:      opts.ForgotPasswordFloor,
+		onSelfService:   opts.OnSelfService,
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.onSelfService == nil {
+		s.onSelfService = func(string, string) {}
 	}
 	if s.onSession == nil {
 		s.onSession = func(string) {}
@@ -138,6 +211,14 @@ func New(store Store, hasher Hasher, tokens Tokens, opts Options) *Service {
 		s.logger.LogAttrs(ctx, slog.LevelWarn, "security event", append([]slog.Attr{slog.String("event", event)}, attrs...)...)
 	}
 	return s
+}
+
+// positiveOr is d when it is positive, else def.
+func positiveOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // clock returns the current time in UTC at the precision the stores keep.

@@ -29,6 +29,10 @@ type userJSON struct {
 	IsActive   bool                              `json:"is_active"`
 	CreatedAt  time.Time                         `json:"created_at"`
 	UpdatedAt  time.Time                         `json:"updated_at"`
+	// EmailVerifiedAt and PhoneVerifiedAt are absent in entries written
+	// before addresses were verified, which is what they were: nil.
+	EmailVerifiedAt *time.Time `json:"email_verified_at,omitempty"`
+	PhoneVerifiedAt *time.Time `json:"phone_verified_at,omitempty"`
 }
 
 func newUserJSON(u *usersvc.User) userJSON {
@@ -50,6 +54,9 @@ func newUserJSON(u *usersvc.User) userJSON {
 		IsActive:   u.IsActive,
 		CreatedAt:  u.CreatedAt.UTC(),
 		UpdatedAt:  u.UpdatedAt.UTC(),
+
+		EmailVerifiedAt: u.EmailVerifiedAt,
+		PhoneVerifiedAt: u.PhoneVerifiedAt,
 	}
 }
 
@@ -71,6 +78,9 @@ func (v *userJSON) user() *usersvc.User {
 		IsActive:  v.IsActive,
 		CreatedAt: v.CreatedAt.UTC(),
 		UpdatedAt: v.UpdatedAt.UTC(),
+
+		EmailVerifiedAt: v.EmailVerifiedAt,
+		PhoneVerifiedAt: v.PhoneVerifiedAt,
 	}
 }
 

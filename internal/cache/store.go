@@ -214,6 +214,34 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily str
 	return n, err
 }
 
+// ConfirmEmailChange changes the user's email.
+func (s *Store) ConfirmEmailChange(ctx context.Context, c account.EmailChange, now time.Time) (u *usersvc.User, err error) {
+	err = s.write(ctx, one(c.UserID), nil, func() ([]string, error) {
+		u, err = s.Inner.ConfirmEmailChange(ctx, c, now)
+		return nil, err
+	})
+	return u, err
+}
+
+// ConfirmVerification marks an address of the user verified.
+func (s *Store) ConfirmVerification(ctx context.Context, v account.Verification, now time.Time) (u *usersvc.User, err error) {
+	err = s.write(ctx, one(v.UserID), nil, func() ([]string, error) {
+		u, err = s.Inner.ConfirmVerification(ctx, v, now)
+		return nil, err
+	})
+	return u, err
+}
+
+// ResetPassword spends a password reset, changes the user's password and
+// ends its sessions.
+func (s *Store) ResetPassword(ctx context.Context, r account.PasswordReset, hash string, now time.Time) (n int, err error) {
+	err = s.write(ctx, one(r.UserID), nil, func() ([]string, error) {
+		n, err = s.Inner.ResetPassword(ctx, r, hash, now)
+		return nil, err
+	})
+	return n, err
+}
+
 // UpdatePreferences changes the user's preferences.
 func (s *Store) UpdatePreferences(ctx context.Context, userID string, patch usersvc.PreferencesPatch, now time.Time) (p usersvc.Preferences, err error) {
 	err = s.write(ctx, one(userID), nil, func() ([]string, error) {

@@ -47,18 +47,11 @@ func handleLogin(accounts *account.Service) handlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
-		m, err := decodeObject(w, r)
+		v, err := readStrings(w, r, "email", "password")
 		if err != nil {
 			return err
 		}
-		f := newFields(m)
-		email, _ := f.str("email", true)
-		pw, _ := f.str("password", true)
-		f.unknown()
-		if err := f.err(); err != nil {
-			return err
-		}
-		sess, err := accounts.Login(r.Context(), usersvc.Credentials{Email: email, Password: usersvc.Password(pw)})
+		sess, err := accounts.Login(r.Context(), usersvc.Credentials{Email: v[0], Password: usersvc.Password(v[1])})
 		if err != nil {
 			return err
 		}
@@ -68,16 +61,29 @@ func handleLogin(accounts *account.Service) handlerFunc {
 	}
 }
 
+// readStrings decodes a body that is an object of exactly the required
+// string members names, and returns their values in that order.
+func readStrings(w http.ResponseWriter, r *http.Request, names ...string) ([]string, error) {
+	m, err := decodeObject(w, r)
+	if err != nil {
+		return nil, err
+	}
+	f := newFields(m)
+	values := make([]string, len(names))
+	for i, name := range names {
+		values[i], _ = f.str(name, true)
+	}
+	f.unknown()
+	return values, f.err()
+}
+
 // readRefresh decodes a body of the form {"refresh": "…"}.
 func readRefresh(w http.ResponseWriter, r *http.Request) (string, error) {
-	m, err := decodeObject(w, r)
+	v, err := readStrings(w, r, "refresh")
 	if err != nil {
 		return "", err
 	}
-	f := newFields(m)
-	tok, _ := f.str("refresh", true)
-	f.unknown()
-	return tok, f.err()
+	return v[0], nil
 }
 
 func handleRefresh(accounts *account.Service) handlerFunc {

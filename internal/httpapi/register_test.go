@@ -37,7 +37,7 @@ func TestRegister(t *testing.T) {
 			t.Errorf("%s = %q is not RFC 3339 UTC", k, ts)
 		}
 	}
-	wantKeys := []string{"created_at", "email", "id", "locale", "name", "phone", "preferences", "push_token", "timezone", "updated_at", "user_id"}
+	wantKeys := []string{"created_at", "email", "email_verified_at", "id", "locale", "name", "phone", "phone_verified_at", "preferences", "push_token", "timezone", "updated_at", "user_id"}
 	var keys []string
 	for k := range d {
 		keys = append(keys, k)

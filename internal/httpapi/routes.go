@@ -17,6 +17,10 @@ func (s *Server) routes() {
 	s.handle("POST /api/v1/users/login", s.public(handleLogin(s.accounts)))
 	s.handle("POST /api/v1/users/refresh", s.public(handleRefresh(s.accounts)))
 	s.handle("POST /api/v1/users/logout", s.public(handleLogout(s.accounts)))
+	s.handle("POST /api/v1/users/password/forgot", s.public(handleForgotPassword(s.accounts)))
+	s.handle("POST /api/v1/users/password/reset", s.public(handleResetPassword(s.accounts)))
+	s.handle("POST /api/v1/users/verifications/confirm", s.public(handleConfirmVerificationLink(s.accounts)))
+	s.handle("POST /api/v1/users/email/confirm", s.public(handleConfirmEmailChange(s.accounts)))
 	s.handle("GET /api/v1/users/{user_id}", s.onUser(account.Read, handleGetUser(s.accounts)))
 	s.handle("GET /api/v1/users/{user_id}/preferences", s.onUser(account.Read, handleGetPreferences(s.accounts)))
 	s.handle("PATCH /api/v1/users/{user_id}/preferences", s.onUser(account.Write, handlePatchPreferences(s.accounts)))
@@ -24,6 +28,9 @@ func (s *Server) routes() {
 
 	s.handle("PATCH /api/v1/users/{user_id}", s.onUser(account.Write, handleUpdateUser(s.accounts)))
 	s.handle("POST /api/v1/users/{user_id}/password", s.onUser(account.Owner, handleChangePassword(s.accounts)))
+	s.handle("POST /api/v1/users/{user_id}/email", s.onUser(account.Owner, handleRequestEmailChange(s.accounts)))
+	s.handle("POST /api/v1/users/{user_id}/verifications", s.onUser(account.Owner, handleRequestVerification(s.accounts)))
+	s.handle("POST /api/v1/users/{user_id}/verifications/confirm", s.onUser(account.Owner, handleConfirmVerification(s.accounts)))
 	s.handle("PATCH /api/v1/users/{user_id}/status", s.onUser(account.Admin, handleSetStatus(s.accounts)))
 	s.handle("DELETE /api/v1/users/{user_id}", s.onUser(account.Write, handleDeleteUser(s.accounts)))
 

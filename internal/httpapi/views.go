@@ -18,6 +18,9 @@ type userView struct {
 	Preferences usersvc.Preferences `json:"preferences"`
 	CreatedAt   string              `json:"created_at"`
 	UpdatedAt   string              `json:"updated_at"`
+	// EmailVerifiedAt and PhoneVerifiedAt are null while unverified.
+	EmailVerifiedAt *string `json:"email_verified_at"`
+	PhoneVerifiedAt *string `json:"phone_verified_at"`
 }
 
 // registeredView is the answer to a registration: the user and its id twice.
@@ -40,5 +43,17 @@ func viewUser(u *usersvc.User) userView {
 		Preferences: u.Preferences,
 		CreatedAt:   timestamp(u.CreatedAt),
 		UpdatedAt:   timestamp(u.UpdatedAt),
+
+		EmailVerifiedAt: optTimestamp(u.EmailVerifiedAt),
+		PhoneVerifiedAt: optTimestamp(u.PhoneVerifiedAt),
 	}
+}
+
+// optTimestamp is the timestamp of *t, or nil.
+func optTimestamp(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := timestamp(*t)
+	return &s
 }

@@ -38,6 +38,7 @@ type Metrics struct {
 	refreshReuse   prometheus.Counter
 	securityEvents *prometheus.CounterVec
 	sessions       *prometheus.CounterVec
+	selfService    *prometheus.CounterVec
 	redis          *redisMetrics
 	relay          *relayMetrics
 	near           *nearMetrics
@@ -132,6 +133,10 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Namespace: namespace, Name: "security_events_total",
 			Help: "Security events (failed logins, refresh reuse, forbidden access), by event.",
 		}, []string{"event"}),
+		selfService: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "self_service_total",
+			Help: "Steps of the self-service flows (password_reset, verification, email_change), by flow and outcome: requested, confirmed (a token or code did its work), failed (a token or code refused).",
+		}, []string{"flow", "outcome"}),
 		redis: newRedisMetrics(),
 		relay: newRelayMetrics(),
 		near:  newNearMetrics(),
@@ -145,7 +150,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	reg.MustRegister(
 		m.requests, m.duration, m.inFlight,
 		m.cacheHits, m.cacheMisses,
-		m.hashDuration, m.rateLimited, m.refreshReuse, m.securityEvents, m.sessions,
+		m.hashDuration, m.rateLimited, m.refreshReuse, m.securityEvents, m.sessions, m.selfService,
 		buildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -238,6 +243,11 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // ObserveHash records the time one password hash took. It fits
 // password.WithObserver.
 func (m *Metrics) ObserveHash(d time.Duration) { m.hashDuration.Observe(d.Seconds()) }
+
+// SelfService counts a step of a self-service flow.
+func (m *Metrics) SelfService(flow, outcome string) {
+	m.selfService.WithLabelValues(flow, outcome).Inc()
+}
 
 // Session counts a session event by name. It fits account.Options.OnSession.
 func (m *Metrics) Session(event string) { m.sessions.WithLabelValues(event).Inc() }

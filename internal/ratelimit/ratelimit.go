@@ -49,17 +49,29 @@ type Limits struct {
 	// and per client address.
 	RegisterEmail Rule
 	RegisterAddr  Rule
+	// ForgotEmail and ForgotAddr count forgotten-password requests per
+	// email and per client address.
+	ForgotEmail Rule
+	ForgotAddr  Rule
+	// VerifyUser counts verification requests (each sends a message) per
+	// user.
+	VerifyUser Rule
 }
 
 // DefaultLimits returns the service's default rules: 5 failed logins per
 // email and 20 per client address in 15 minutes; 5 registrations per email
-// and 10 per client address in an hour.
+// and 10 per client address in an hour; 3 forgotten-password requests per
+// email and 10 per client address in an hour; 5 verification requests per
+// user in an hour.
 func DefaultLimits() Limits {
 	return Limits{
 		LoginEmail:    Rule{Name: "login_email", Max: 5, Window: 15 * time.Minute},
 		LoginAddr:     Rule{Name: "login_addr", Max: 20, Window: 15 * time.Minute},
 		RegisterEmail: Rule{Name: "register_email", Max: 5, Window: time.Hour},
 		RegisterAddr:  Rule{Name: "register_addr", Max: 10, Window: time.Hour},
+		ForgotEmail:   Rule{Name: "forgot_email", Max: 3, Window: time.Hour},
+		ForgotAddr:    Rule{Name: "forgot_addr", Max: 10, Window: time.Hour},
+		VerifyUser:    Rule{Name: "verify_user", Max: 5, Window: time.Hour},
 	}
 }
 

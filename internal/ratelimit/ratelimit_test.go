@@ -253,7 +253,7 @@ func TestRedisDown(t *testing.T) {
 
 func TestDefaultLimits(t *testing.T) {
 	l := ratelimit.DefaultLimits()
-	for _, r := range []ratelimit.Rule{l.LoginEmail, l.LoginAddr, l.RegisterEmail, l.RegisterAddr} {
+	for _, r := range []ratelimit.Rule{l.LoginEmail, l.LoginAddr, l.RegisterEmail, l.RegisterAddr, l.ForgotEmail, l.ForgotAddr, l.VerifyUser} {
 		if r.Name == "" || r.Max < 1 || r.Window <= 0 {
 			t.Errorf("rule %+v", r)
 		}

@@ -22,7 +22,8 @@ import (
 // registers two more devices, deletes one, clears its current token; b's
 // token is invalidated; a changes its password (another session ends),
 // is disabled (its sessions end) and enabled; a session ends, a refresh
-// token is reused (its session ends); a is deleted; "c" is imported with a
+// token is reused (its session ends); a asks for a password reset and
+// uses it, verifies its email and changes it; a is deleted; "c" is imported with a
 // device. Subjects are named by the order of their first event.
 var kindsSequence = []struct {
 	typ string
@@ -47,6 +48,13 @@ var kindsSequence = []struct {
 	{usersvc.EventUserEnabled, "a"},
 	{usersvc.EventSessionsRevoked, "a"},
 	{usersvc.EventSessionsRevoked, "a"},
+	{usersvc.EventPasswordResetRequested, "a"},
+	{usersvc.EventUserPasswordChanged, "a"},
+	{usersvc.EventVerificationRequested, "a"},
+	{usersvc.EventUserUpdated, "a"},
+	{usersvc.EventEmailChangeRequested, "a"},
+	{usersvc.EventEmailChangeNotice, "a"},
+	{usersvc.EventUserUpdated, "a"},
 	{usersvc.EventUserDeleted, "a"},
 	{usersvc.EventUserRegistered, "c"},
 	{usersvc.EventDeviceRegistered, "c"},

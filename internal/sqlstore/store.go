@@ -486,6 +486,31 @@ func (c *nullTime) Scan(src any) error {
 	return timeCol{&c.t}.Scan(src)
 }
 
+// optTime scans a stored time that may be NULL into a pointer, nil for
+// NULL.
+type optTime struct{ t **time.Time }
+
+func (c optTime) Scan(src any) error {
+	if src == nil {
+		*c.t = nil
+		return nil
+	}
+	var v time.Time
+	if err := (timeCol{&v}).Scan(src); err != nil {
+		return err
+	}
+	*c.t = &v
+	return nil
+}
+
+// optTime is the value of a time that may be nil, as the dialect stores it.
+func (s *Store) optTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return s.d.Time(*t)
+}
+
 // timeCol scans a stored time in either form a dialect keeps it:
 // INTEGER microseconds since the Unix epoch, or a timestamp.
 type timeCol struct{ t *time.Time }

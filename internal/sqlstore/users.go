@@ -9,7 +9,8 @@ import (
 )
 
 const userColumns = `id, email, name, push_token, phone, locale, timezone,
-	pref_email, pref_push, pref_sms, pref_in_app, pref_categories, quiet_hours, is_admin, is_active, created_at, updated_at`
+	pref_email, pref_push, pref_sms, pref_in_app, pref_categories, quiet_hours, is_admin, is_active, created_at, updated_at,
+	email_verified_at, phone_verified_at`
 
 // prefColumns are the columns of usersvc.Preferences, as prefDest scans them.
 const prefColumns = `pref_email, pref_push, pref_sms, pref_in_app, pref_categories, quiet_hours`
@@ -20,7 +21,8 @@ type rowScanner interface{ Scan(dest ...any) error }
 func userDest(u *usersvc.User) []any {
 	d := []any{&u.ID, &u.Email, &u.Name, &u.PushToken, &u.Phone, &u.Locale, &u.Timezone}
 	d = append(d, prefDest(&u.Preferences)...)
-	return append(d, &u.IsAdmin, &u.IsActive, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt})
+	return append(d, &u.IsAdmin, &u.IsActive, timeCol{&u.CreatedAt}, timeCol{&u.UpdatedAt},
+		optTime{&u.EmailVerifiedAt}, optTime{&u.PhoneVerifiedAt})
 }
 
 func prefDest(p *usersvc.Preferences) []any {
@@ -48,7 +50,7 @@ func userText(u *usersvc.User) error {
 // insertUser inserts u. With ignoreExisting, an existing id leaves the
 // table alone and reports false.
 func (t *tx) insertUser(u *usersvc.User, passwordHash string, ignoreExisting bool) (bool, error) {
-	q := `INSERT INTO users (` + userColumns + `, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	q := `INSERT INTO users (` + userColumns + `, password_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	if ignoreExisting {
 		q += ` ON CONFLICT (id) DO NOTHING`
 	}
@@ -57,7 +59,8 @@ func (t *tx) insertUser(u *usersvc.User, passwordHash string, ignoreExisting boo
 	}
 	args := []any{u.ID, u.Email, u.Name, u.PushToken, u.Phone, u.Locale, u.Timezone}
 	args = append(args, prefArgs(&u.Preferences)...)
-	args = append(args, u.IsAdmin, u.IsActive, t.s.d.Time(u.CreatedAt), t.s.d.Time(u.UpdatedAt), passwordHash)
+	args = append(args, u.IsAdmin, u.IsActive, t.s.d.Time(u.CreatedAt), t.s.d.Time(u.UpdatedAt),
+		t.s.optTime(u.EmailVerifiedAt), t.s.optTime(u.PhoneVerifiedAt), passwordHash)
 	n, err := t.exec(q, args...)
 	return n == 1, err
 }
@@ -150,21 +153,28 @@ func (s *Store) ChangePassword(ctx context.Context, userID, hash, keepFamily str
 	if !isUUID(userID) {
 		return 0, notFound(msgUserNotFound)
 	}
-	err = s.inTx(ctx, "change password", func(t *tx) error {
-		n, err := t.exec(`UPDATE users SET password_hash = ?, cred_version = cred_version + 1, updated_at = ?
-			WHERE id = ?`, hash, s.d.Time(now), userID)
-		if err == nil && n == 0 {
-			err = notFound(msgUserNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		t.emit(usersvc.EventUserPasswordChanged, userID, now, usersvc.UserIDEventData{UserID: userID})
-		ids, err := t.revokeFamilies(userID, keepFamily, usersvc.SessionsEndedPassword, now)
-		revoked = len(ids)
+	err = s.inTx(ctx, "change password", func(t *tx) (err error) {
+		revoked, err = t.changePassword(userID, hash, keepFamily, now)
 		return err
 	})
 	return revoked, err
+}
+
+// changePassword replaces the user's hash, moves its credential version
+// on, emits user.password_changed and revokes every family but
+// keepFamily; it returns how many it revoked, or ENotFound.
+func (t *tx) changePassword(userID, hash, keepFamily string, now time.Time) (int, error) {
+	n, err := t.exec(`UPDATE users SET password_hash = ?, cred_version = cred_version + 1, updated_at = ?
+		WHERE id = ?`, hash, t.s.d.Time(now), userID)
+	if err == nil && n == 0 {
+		err = notFound(msgUserNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	t.emit(usersvc.EventUserPasswordChanged, userID, now, usersvc.UserIDEventData{UserID: userID})
+	ids, err := t.revokeFamilies(userID, keepFamily, usersvc.SessionsEndedPassword, now)
+	return len(ids), err
 }
 
 // UpdatePreferences applies patch and returns the result, or ENotFound.
@@ -237,16 +247,17 @@ func (s *Store) UsersByIDs(ctx context.Context, ids []string) ([]usersvc.User, e
 }
 
 // UpdateProfile changes the user's name, phone, locale and time zone as
-// the patch says, or ENotFound.
+// the patch says, or ENotFound. A new phone number is unverified.
 func (s *Store) UpdateProfile(ctx context.Context, userID string, patch usersvc.ProfilePatch, now time.Time) (*usersvc.User, error) {
 	if (patch.Name != nil && !goodText(*patch.Name)) || !goodOptional(patch.Phone.Value, patch.Locale.Value, patch.Timezone.Value) {
 		return nil, badText("user")
 	}
 	return s.updateUser(ctx, "update profile", userID, usersvc.EventUserUpdated, nil,
 		`UPDATE users SET name = COALESCE(?, name), phone = CASE WHEN ? THEN ? ELSE phone END,
+		phone_verified_at = CASE WHEN ? AND COALESCE(phone, '') <> COALESCE(?, '') THEN NULL ELSE phone_verified_at END,
 		locale = CASE WHEN ? THEN ? ELSE locale END, timezone = CASE WHEN ? THEN ? ELSE timezone END,
 		updated_at = ? WHERE id = ? RETURNING `+userColumns,
-		patch.Name, patch.Phone.Set, patch.Phone.Value, patch.Locale.Set, patch.Locale.Value,
+		patch.Name, patch.Phone.Set, patch.Phone.Value, patch.Phone.Set, patch.Phone.Value, patch.Locale.Set, patch.Locale.Value,
 		patch.Timezone.Set, patch.Timezone.Value, s.d.Time(now), userID)
 }
 

@@ -165,6 +165,34 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 		t.Errorf("sessions.revoked of reuse = %+v", d)
 	}
 
+	// A password reset: its request, then the change (no live session
+	// is left to end).
+	p = lastPosition(t, s)
+	r := reset(t, s, u.ID, "ev-reset", 17, 1800)
+	if _, err := s.ResetPassword(ctx, r, "hash-3", at(18)); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, s, p, ev(usersvc.EventPasswordResetRequested, u.ID), ev(usersvc.EventUserPasswordChanged, u.ID))
+
+	// A verification: its request, then the confirmation (user.updated).
+	p = lastPosition(t, s)
+	v := verification(t, s, u, usersvc.ChannelEmail, "ev-code", 18, 900)
+	if _, err := s.ConfirmVerification(ctx, v, at(18)); err != nil {
+		t.Fatal(err)
+	}
+	evs = wantEvents(t, s, p, ev(usersvc.EventVerificationRequested, u.ID), ev(usersvc.EventUserUpdated, u.ID))
+	if d := data[usersvc.UserEventData](t, evs[1]); d.EmailVerifiedAt == nil || !d.EmailVerifiedAt.Equal(at(18)) {
+		t.Errorf("user.updated of a verification = %+v", d)
+	}
+
+	// A change of email: its request and notice, then the change.
+	p = lastPosition(t, s)
+	c := emailChange(t, s, u, "renamed-"+u.Email, "ev-change", 18, 3600)
+	if _, err := s.ConfirmEmailChange(ctx, c, at(18)); err != nil {
+		t.Fatal(err)
+	}
+	wantEvents(t, s, p, ev(usersvc.EventEmailChangeRequested, u.ID), ev(usersvc.EventEmailChangeNotice, u.ID), ev(usersvc.EventUserUpdated, u.ID))
+
 	// A failed write writes no event; a deletion writes one.
 	p = lastPosition(t, s)
 	if _, err := s.UpdateProfile(ctx, newID(t), usersvc.ProfilePatch{Name: ptr("Nobody")}, at(18)); err == nil {

@@ -62,6 +62,9 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"RichPreferences", testRichPreferences},
 		{"ConcurrentCategoryChoices", testConcurrentCategoryChoices},
 		{"UpdateProfile", testUpdateProfile},
+		{"PasswordResets", testPasswordResets},
+		{"Verifications", testVerifications},
+		{"EmailChanges", testEmailChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
