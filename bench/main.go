@@ -66,6 +66,7 @@ type options struct {
 	pprofDir      string
 	keep          bool
 	env           envList
+	pgEnv         envList
 }
 
 // envList is the repeated -env flag.
@@ -96,6 +97,7 @@ func main() {
 	flag.StringVar(&o.pprofDir, "pprof", "", "save CPU and allocation profiles of each service's first saturation run here")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (binary, logs, data)")
 	flag.Var(&o.env, "env", "NAME=VALUE for the usersvc processes (repeatable), e.g. -env GOMEMLIMIT=off")
+	flag.Var(&o.pgEnv, "pg-env", "NAME=VALUE for the PostgreSQL + Redis process only (repeatable), e.g. -pg-env NEAR_CACHE=on")
 	flag.Parse()
 	if *bare != "" {
 		if err := serveBare(*bare); err != nil {
@@ -200,6 +202,7 @@ func run(ctx context.Context, o options) error {
 		}
 		defer release()
 		env := append([]string{"DATA_DIR=" + filepath.Join(dir, "pg"), "DATABASE_URL=" + dbURL, "REDIS_URL=" + redisURL}, common...)
+		env = append(env, o.pgEnv...)
 		p, err := startUsersvc(ctx, "usersvc PostgreSQL+Redis", bin, env, filepath.Join(dir, "pg.log"))
 		if err != nil {
 			return err
