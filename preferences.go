@@ -250,7 +250,7 @@ func (p PreferencesPatch) CheckCategories(prefix string, defined map[string]*Cat
 		c, ok := defined[key]
 		switch {
 		case !ok && cp != nil:
-			fe.Add(prefix+"categories."+clipKey(key), "Unknown category")
+			fe.Add(prefix+"categories."+ClipKey(key), "Unknown category")
 		case ok && c.Required && cp != nil && cp.turnsOff():
 			fe.Add(prefix+"categories."+key, "This category is required and cannot be turned off")
 		}
@@ -258,11 +258,15 @@ func (p PreferencesPatch) CheckCategories(prefix string, defined map[string]*Cat
 	return fe.Err()
 }
 
-// clipKey cuts an unknown key that a message repeats to 64 characters.
-func clipKey(key string) string {
+// MaxKeyEcho is how many characters of a client's key an answer repeats,
+// so that its size does not grow with theirs.
+const MaxKeyEcho = 64
+
+// ClipKey returns key cut to MaxKeyEcho characters and an ellipsis.
+func ClipKey(key string) string {
 	n := 0
 	for i := range key {
-		if n == 64 {
+		if n == MaxKeyEcho {
 			return key[:i] + "…"
 		}
 		n++

@@ -173,7 +173,7 @@ func parseObject(b []byte) (map[string]json.RawMessage, error) {
 			return nil, errInvalidJSON
 		}
 		if _, dup := m[key]; dup {
-			return nil, usersvc.Errorf(usersvc.EInvalid, "Invalid JSON body: duplicated key %q", clip(key))
+			return nil, usersvc.Errorf(usersvc.EInvalid, "Invalid JSON body: duplicated key %q", usersvc.ClipKey(key))
 		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
@@ -313,27 +313,13 @@ func (f *fields) object(name string) *fields {
 // accepts (PostgreSQL cannot store it).
 const msgNUL = "Must not contain NUL characters"
 
-// Bounds on what an answer repeats of a client's keys, so that its size
-// does not grow with theirs.
-const (
-	maxKeyEcho     = 64 // characters of a key
-	maxUnknownEcho = 10 // unknown keys listed by name
-)
-
-// clip returns key, cut to maxKeyEcho characters and an ellipsis.
-func clip(key string) string {
-	n := 0
-	for i := range key {
-		if n == maxKeyEcho {
-			return key[:i] + "…"
-		}
-		n++
-	}
-	return key
-}
+// maxUnknownEcho is how many unknown keys an answer lists by name (each
+// cut to usersvc.MaxKeyEcho characters), so that its size does not grow
+// with the client's.
+const maxUnknownEcho = 10
 
 // unknown records every member that was not asked for: the first
-// maxUnknownEcho by (clipped) name in sorted order, then how many more
+// maxUnknownEcho by (cut) name in sorted order, then how many more
 // under the name "…".
 func (f *fields) unknown() {
 	var keys []string
@@ -353,7 +339,7 @@ func (f *fields) unknown() {
 			f.add("…", fmt.Sprintf("And %d more %s", len(keys)-i, more))
 			return
 		}
-		name := clip(k)
+		name := usersvc.ClipKey(k)
 		if !listed[name] {
 			listed[name] = true
 			f.add(name, usersvc.MsgUnknownField)

@@ -57,7 +57,7 @@ func (f *fields) categories() map[string]*usersvc.CategoryPatch {
 			out[key] = &usersvc.CategoryPatch{All: &b}
 		default:
 			if v[0] != '{' {
-				c.add(clip(key), "Must be true, false, null or an object of channels")
+				c.add(usersvc.ClipKey(key), "Must be true, false, null or an object of channels")
 				continue
 			}
 			chans := c.object(key)
@@ -88,11 +88,8 @@ func (f *fields) nullableBool(name string) *bool {
 
 // quietHours reads null or {"start", "end", "timezone", "channels", "days"}.
 func (f *fields) quietHours() *usersvc.QuietHours {
-	q := f.object("quiet_hours")
+	q := f.object("quiet_hours") // null clears; object records any other problem
 	if q == nil {
-		if _, ok := f.raw("quiet_hours"); ok {
-			return nil // object already recorded the problem
-		}
 		return nil
 	}
 	var out usersvc.QuietHours
