@@ -34,12 +34,18 @@ import (
 	"github.com/usersvc/usersvc/internal/tracing"
 )
 
+// newLogger returns the service's logger, writing to w. When w is a
+// logBuffer, warnings and errors write the lines waiting at once.
 func newLogger(cfg *config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.LogFormat == "text" {
-		return slog.New(tracing.LogHandler(slog.NewTextHandler(w, opts)))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, opts)))
+	if b, ok := w.(*logBuffer); ok {
+		h = flushingHandler{Handler: h, buf: b, flushAt: slog.LevelWarn}
+	}
+	return slog.New(tracing.LogHandler(h))
 }
 
 // database is what the command needs of the store beside the use cases:
@@ -198,7 +204,9 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 
 // serve runs the HTTP server until ctx ends, then drains and returns nil.
 func serve(ctx context.Context, cfg *config, logw io.Writer) error {
-	a, err := newApp(ctx, cfg, logw, true)
+	lb := newLogBuffer(logw, cfg.LogFlushInterval)
+	defer lb.Close()
+	a, err := newApp(ctx, cfg, lb, true)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ type config struct {
 	CORSAllowedOrigins   []string
 	LogLevel             slog.Level
 	LogFormat            string
+	LogFlushInterval     time.Duration
 	ShutdownTimeout      time.Duration
 	DrainDelay           time.Duration
 	RedisTimeout         time.Duration // bounds each call to Redis
@@ -171,6 +172,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		{"REFRESH_REUSE_INTERVAL", "10s", &c.RefreshReuseInterval},
 		{"PASSWORD_RESET_TTL", "30m", &c.PasswordResetTTL},
 		{"FORGOT_PASSWORD_FLOOR", "150ms", &c.ForgotPasswordFloor},
+		{"LOG_FLUSH_INTERVAL", "100ms", &c.LogFlushInterval},
 	}
 	for _, d := range durations {
 		v, err := time.ParseDuration(or(getenv(d.name), d.def))
@@ -184,6 +186,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.PasswordResetTTL < time.Minute || c.PasswordResetTTL > 24*time.Hour {
 		return nil, bad("PASSWORD_RESET_TTL", "must be a Go duration from 1m to 24h")
+	}
+	if c.LogFlushInterval > 10*time.Second {
+		return nil, bad("LOG_FLUSH_INTERVAL", "must be a Go duration from 0s to 10s")
 	}
 	if c.ForgotPasswordFloor > 10*time.Second {
 		return nil, bad("FORGOT_PASSWORD_FLOOR", "must be a Go duration from 0s to 10s")

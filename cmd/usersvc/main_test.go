@@ -45,6 +45,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{[]string{"REDIS_TIMEOUT=0s"}, "REDIS_TIMEOUT"},
 		{[]string{"REDIS_TIMEOUT=1m"}, "REDIS_TIMEOUT"},
 		{[]string{"REDIS_TIMEOUT=fast"}, "REDIS_TIMEOUT"},
+		{[]string{"LOG_FLUSH_INTERVAL=11s"}, "LOG_FLUSH_INTERVAL"},
+		{[]string{"LOG_FLUSH_INTERVAL=-1ms"}, "LOG_FLUSH_INTERVAL"},
 		{[]string{"NEAR_CACHE=yes", "REDIS_URL=redis://r:6379/0"}, "NEAR_CACHE"},
 		{[]string{"NEAR_CACHE=on"}, "NEAR_CACHE"},
 		{[]string{"NEAR_CACHE_SIZE=0"}, "NEAR_CACHE_SIZE"},
@@ -221,7 +223,9 @@ func startServer(t *testing.T, settings ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	getenv := env(append([]string{"PORT=0", "HOST=127.0.0.1"}, settings...)...)
+	// Log lines are written at once, so that a test reads every line
+	// logged before it looks (settings may ask for the batching default).
+	getenv := env(append([]string{"PORT=0", "HOST=127.0.0.1", "LOG_FLUSH_INTERVAL=0"}, settings...)...)
 	go func() { s.done <- run(ctx, nil, getenv, nil, io.Discard, s.logs) }()
 	t.Cleanup(func() { s.stop(t) })
 	s.addr = listenAddr(t, s.logs.String, s.done)
@@ -410,7 +414,7 @@ type process struct {
 func startProcess(t *testing.T, bin string, environ ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(bin), logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), append([]string{"PORT=0", "HOST=127.0.0.1"}, environ...)...)
+	p.cmd.Env = append(os.Environ(), append([]string{"PORT=0", "HOST=127.0.0.1", "LOG_FLUSH_INTERVAL=0"}, environ...)...)
 	p.cmd.Stderr = p.logs
 	p.cmd.Stdout = p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // logLines returns the JSON log lines with message msg.
@@ -43,5 +44,37 @@ func TestAccessLogDurationMS(t *testing.T) {
 		if _, ok := l["duration"]; ok {
 			t.Errorf("the request log still has duration: %v", l)
 		}
+	}
+}
+
+// TestAccessLogBatched checks the default LOG_FLUSH_INTERVAL end to end:
+// request lines arrive within the interval (not one write(2) each), and
+// every line logged is written by the time the server has stopped.
+func TestAccessLogBatched(t *testing.T) {
+	srv := startServer(t, "DATA_DIR="+t.TempDir(), "LOG_FLUSH_INTERVAL=100ms")
+	const n = 20
+	for range n {
+		req, _ := http.NewRequest("GET", srv.base+"/health/liveness", nil)
+		if st, _ := send(t, req); st != http.StatusOK {
+			t.Fatalf("liveness: %d", st)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(logLines(t, srv.logs.String(), "request")) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s, %d of %d request lines:\n%s", len(logLines(t, srv.logs.String(), "request")), n, srv.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	req, _ := http.NewRequest("GET", srv.base+"/health/liveness", nil)
+	if st, _ := send(t, req); st != http.StatusOK {
+		t.Fatalf("liveness: %d", st)
+	}
+	srv.stop(t)
+	if got := len(logLines(t, srv.logs.String(), "request")); got != n+1 {
+		t.Errorf("after stopping, %d request lines, want %d", got, n+1)
+	}
+	if !strings.Contains(srv.logs.String(), `"msg":"stopped"`) {
+		t.Error("the last line of a stop is missing")
 	}
 }
