@@ -127,8 +127,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		if r.URL.Path == eventsPath {
 			limit += account.MaxEventsWait
 		}
-		ctx, cancel := context.WithTimeout(ctx, limit)
+		dctx, cancel := withDeadline(ctx, start.Add(limit))
 		defer cancel()
+		ctx = dctx
 		r = r.WithContext(ctx)
 
 		h := w.Header()
