@@ -157,6 +157,13 @@ type logins struct {
 }
 
 func run(ctx context.Context, o options) error {
+	if o.pprofDir != "" {
+		// The profiles are written after the first round: a directory
+		// that does not exist would fail the run only then.
+		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+			return fmt.Errorf("-pprof: %w", err)
+		}
+	}
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return err
