@@ -3,7 +3,8 @@ package main
 // The soak (-soak DURATION): one steady open-loop mix of the service's
 // ordinary traffic for a long time, on each service in turn, with the
 // process's memory, goroutines and open descriptors sampled at a fixed
-// period, to tell whether anything grows under load that does not grow.
+// period, to tell whether anything in the service grows while its load
+// stays the same.
 
 import (
 	"context"
