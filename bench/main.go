@@ -4,6 +4,7 @@
 //	go run ./bench                                  # SQLite, about 5 minutes
 //	go run ./bench -postgres URL -redis URL         # and PostgreSQL + Redis
 //	go run ./bench -short                           # a quick pass (CI)
+//	go run ./bench -soak 10m                        # only a soak of 10 minutes
 //
 // It builds the service, starts it with its in-process cache on SQLite (and
 // on PostgreSQL with Redis when their URLs are given: a fresh database it
@@ -28,6 +29,14 @@
 // shown), on a shared one what the machine gives right then. A storm of logins with the right password, then
 // one of unknown emails, each closed-loop with four clients per core, with
 // the resident memory sampled during it, after it and after -idle.
+//
+// The soak (-soak DURATION, see soak.go) registers users on each service
+// in turn and sends it an open-loop mix at -soak-rate for that long:
+// reads, preference writes, devices registered and deleted, refreshes and
+// a few logins a second, each logged out again. It samples the resident
+// set, the heap in use, the goroutines and the open descriptors every
+// -soak-every, and compares the last third of the samples after a warm-up
+// with the first third. -short runs a soak of 5 s after its pass.
 //
 // The load generators: vegeta (github.com/tsenart/vegeta/v12) as a
 // library, since it paces open-loop at a constant rate and reports
@@ -67,6 +76,11 @@ type options struct {
 	keep          bool
 	env           envList
 	pgEnv         envList
+	soak          time.Duration // the soak's length; 0: none
+	soakOnly      bool          // -soak was given: the soak is all the run does
+	soakRate      int
+	soakLogins    int
+	soakEvery     time.Duration
 }
 
 // envList is the repeated -env flag.
@@ -98,7 +112,12 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (binary, logs, data)")
 	flag.Var(&o.env, "env", "NAME=VALUE for the usersvc processes (repeatable), e.g. -env GOMEMLIMIT=off")
 	flag.Var(&o.pgEnv, "pg-env", "NAME=VALUE for the PostgreSQL + Redis process only (repeatable), e.g. -pg-env NEAR_CACHE=on")
+	flag.DurationVar(&o.soak, "soak", 0, "run only a soak of this length on each service in turn (e.g. 10m); 0: none (-short runs one of 5 s after its pass)")
+	flag.IntVar(&o.soakRate, "soak-rate", 2000, "requests per second of the soak, all kinds together")
+	flag.IntVar(&o.soakLogins, "soak-logins", 3, "logins per second of the soak (each followed by a logout), within -soak-rate")
+	flag.DurationVar(&o.soakEvery, "soak-every", 10*time.Second, "sampling period of the soak")
 	flag.Parse()
+	o.soakOnly = o.soak > 0
 	if *bare != "" {
 		if err := serveBare(*bare); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: bare:", err)
@@ -115,12 +134,18 @@ func main() {
 			"users":          func() { o.users = 8 },
 			"login-duration": func() { o.loginDuration = 2 * time.Second },
 			"idle":           func() { o.idle = 3 * time.Second },
+			"soak":           func() { o.soak = 5 * time.Second },
+			"soak-every":     func() { o.soakEvery = time.Second },
 		}
 		for name, f := range short {
 			if !set[name] {
 				f()
 			}
 		}
+	}
+	if o.soak < 0 || o.soakEvery <= 0 || o.soakRate < 1 || o.soakLogins < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -soak must not be negative, -soak-every and -soak-rate must be positive, -soak-logins not negative")
+		os.Exit(2)
 	}
 	if (o.postgres == "") != (o.redis == "") {
 		fmt.Fprintln(os.Stderr, "bench: -postgres and -redis go together")
@@ -157,6 +182,13 @@ type logins struct {
 }
 
 func run(ctx context.Context, o options) error {
+	if o.pprofDir != "" {
+		// The profiles are written after the first round: a directory
+		// that does not exist would fail the run only then.
+		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+			return fmt.Errorf("-pprof: %w", err)
+		}
+	}
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return err
@@ -208,6 +240,9 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 		systems = append(systems, &system{name: p.name, p: p})
+	}
+	if o.soakOnly {
+		return soakAll(ctx, os.Stdout, systems, o)
 	}
 	for _, s := range systems {
 		logf("registering %d users on %s", o.users, s.name)
@@ -295,7 +330,11 @@ func run(ctx context.Context, o options) error {
 		s.login.afterIdle = s.p.memory()
 	}
 	report(os.Stdout, systems, o)
-	return broken(systems)
+	err = broken(systems)
+	if o.soak > 0 {
+		err = errors.Join(err, soakAll(ctx, os.Stdout, services, o))
+	}
+	return err
 }
 
 // broken reports a run that measured something other than what it meant

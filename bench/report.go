@@ -134,13 +134,6 @@ func report(w io.Writer, systems []*system, o options) {
 		}
 	}
 	fmt.Fprintf(w, "\n### Goals\n\n")
-	goal := func(ok bool, format string, args ...any) {
-		mark := "met"
-		if !ok {
-			mark = "NOT MET"
-		}
-		fmt.Fprintf(w, "- %s: %s\n", fmt.Sprintf(format, args...), mark)
-	}
 	const mb = 1 << 20
 	for _, s := range services {
 		want := 0.60
@@ -148,18 +141,27 @@ func report(w io.Writer, systems []*system, o options) {
 			want = 0.45
 		}
 		r := median(ratios(s, bare))
-		goal(r >= want, "%s reads %.2f × bare (goal ≥ %.2f)", s.name, r, want)
+		goal(w, r >= want, "%s reads %.2f × bare (goal ≥ %.2f)", s.name, r, want)
 		p99 := median(each(s.half, func(r result) time.Duration { return r.p99 }))
-		goal(p99 < 2*time.Millisecond, "%s p99 at half saturation %s (goal < 2 ms)", s.name, ms(p99))
-		goal(s.reads.rss < 40*mb, "%s RSS after reads %s (goal < 40 MiB)", s.name, mib(s.reads.rss))
+		goal(w, p99 < 2*time.Millisecond, "%s p99 at half saturation %s (goal < 2 ms)", s.name, ms(p99))
+		goal(w, s.reads.rss < 40*mb, "%s RSS after reads %s (goal < 40 MiB)", s.name, mib(s.reads.rss))
 		l := s.login
-		goal(l.known.rate >= 0.9*l.limit, "%s logins %.2f × the hash-bound limit A (%.2f × B) (goal ≥ 0.90)", s.name,
+		goal(w, l.known.rate >= 0.9*l.limit, "%s logins %.2f × the hash-bound limit A (%.2f × B) (goal ≥ 0.90)", s.name,
 			l.known.rate/l.limit, l.known.rate*l.known.hash.Seconds()/cores)
 		same := l.unknown.rate / l.wrong.rate
-		goal(l.unknown.rate >= 0.9*l.limit && same >= 0.9 && same <= 1.1,
+		goal(w, l.unknown.rate >= 0.9*l.limit && same >= 0.9 && same <= 1.1,
 			"%s unknown-email logins %.2f × the limit A, %.2f × the rate of wrong passwords (goal ≥ 0.90, and 0.90 to 1.10)", s.name,
 			l.unknown.rate/l.limit, same)
-		goal(l.peak < 80*mb, "%s RSS during the login storms %s (goal < 80 MiB)", s.name, mib(l.peak))
-		goal(l.afterIdle.rss < 48*mb, "%s RSS after %v idle %s (goal < 48 MiB)", s.name, o.idle, mib(l.afterIdle.rss))
+		goal(w, l.peak < 80*mb, "%s RSS during the login storms %s (goal < 80 MiB)", s.name, mib(l.peak))
+		goal(w, l.afterIdle.rss < 48*mb, "%s RSS after %v idle %s (goal < 48 MiB)", s.name, o.idle, mib(l.afterIdle.rss))
 	}
+}
+
+// goal prints one line of the goals: what was measured, and met or NOT MET.
+func goal(w io.Writer, ok bool, format string, args ...any) {
+	mark := "met"
+	if !ok {
+		mark = "NOT MET"
+	}
+	fmt.Fprintf(w, "- %s: %s\n", fmt.Sprintf(format, args...), mark)
 }

@@ -22,9 +22,10 @@ import (
 // benchPassword is the password of every user the harness registers.
 const benchPassword = "Bench-password-1234"
 
-// user is a registered user with a fresh access token.
+// user is a registered user with the access and refresh tokens of a
+// fresh login.
 type user struct {
-	id, email, access string
+	id, email, access, refresh string
 }
 
 // registerUsers registers n users on p and logs each in, a few at a time.
@@ -47,13 +48,14 @@ func registerUsers(ctx context.Context, p *proc, n int) ([]user, error) {
 			}
 			var login struct {
 				Data struct {
-					Access string `json:"access"`
+					Access  string `json:"access"`
+					Refresh string `json:"refresh"`
 				} `json:"data"`
 			}
 			if err := postJSON(ctx, p.base+"/api/v1/users/login", loginBody(email), http.StatusOK, &login); err != nil {
 				return fmt.Errorf("login: %w", err)
 			}
-			users[i] = user{id: reg.Data.UserID, email: email, access: login.Data.Access}
+			users[i] = user{id: reg.Data.UserID, email: email, access: login.Data.Access, refresh: login.Data.Refresh}
 			return nil
 		})
 	}
