@@ -159,9 +159,11 @@ func (p *proc) stop() {
 	}
 }
 
-// memory is a process's resident set, now and at its peak, from
+// memory is a process's resident set, now and at its peak, and the part of
+// it that is pages of files (the binary's code and read-only data: clean,
+// shared between processes of one binary, reclaimable), from
 // /proc/PID/status.
-type memory struct{ rss, hwm int64 } // bytes
+type memory struct{ rss, hwm, file int64 } // bytes
 
 func (p *proc) memory() memory {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
@@ -180,6 +182,8 @@ func (p *proc) memory() memory {
 			m.rss = kb << 10
 		case "VmHWM":
 			m.hwm = kb << 10
+		case "RssFile":
+			m.file = kb << 10
 		}
 	}
 	return m
