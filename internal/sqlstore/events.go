@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"time"
 
@@ -79,42 +80,55 @@ func (s *Store) EventBounds(ctx context.Context) (oldest, newest int64, err erro
 	return oldest, newest, s.fail(ctx, "event bounds", err)
 }
 
+// publishedThrough names the row of event_progress that holds the
+// relay's watermark: every event at or below its position is published.
+const publishedThrough = "published_through"
+
+// watermark is the expression of the relay's watermark (0 without a row).
+const watermark = `COALESCE((SELECT position FROM event_progress WHERE name = '` + publishedThrough + `'), 0)`
+
 // UnpublishedEvents returns at most limit events no broker has confirmed,
-// in order.
+// in order: those above the watermark. Positions commit in order, so no
+// event can commit below the watermark once it has passed.
 func (s *Store) UnpublishedEvents(ctx context.Context, limit int) ([]usersvc.Event, error) {
 	evs, err := all(s.reader(ctx, "unpublished events"), scanEvent, `SELECT `+eventColumns+` FROM events
-		WHERE published_at IS NULL ORDER BY position LIMIT ?`, max(limit, 0))
+		WHERE position > `+watermark+` ORDER BY position LIMIT ?`, max(limit, 0))
 	return evs, s.fail(ctx, "unpublished events", err)
 }
 
 // MarkEventsPublished records that a broker confirmed the events at
-// positions.
+// positions, which must be the oldest unpublished events (a prefix of
+// what UnpublishedEvents returned): it advances the watermark to the
+// greatest of them, at now, and never moves it back, so that a relay
+// that marks late (another took over meanwhile) changes nothing.
 func (s *Store) MarkEventsPublished(ctx context.Context, positions []int64, now time.Time) error {
 	if len(positions) == 0 {
 		return nil
 	}
-	_, err := s.execTx(ctx, "mark events published", "", `UPDATE events SET published_at = ?
-		WHERE published_at IS NULL AND `+s.d.InList("position"), s.d.Time(now), s.d.List(positions))
+	through := slices.Max(positions)
+	_, err := s.execTx(ctx, "mark events published", "", `INSERT INTO event_progress (name, position, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+		WHERE event_progress.position < excluded.position`, publishedThrough, through, s.d.Time(now))
 	return err
 }
 
 // PruneEvents removes the events older than before, but the newest one
 // (so that the oldest position kept always tells which cursors are too
-// old), and, with keepUnpublished, those no broker has confirmed. It
-// returns how many went. Positions grow with time, so the events to prune
-// are those below the first position that is recent enough.
+// old), and, with keepUnpublished, those no broker has confirmed (above
+// the watermark). It returns how many went. Positions grow with time, so
+// the events to prune are those below the first position that is recent
+// enough.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, keepUnpublished bool) (n int, err error) {
 	err = s.inTx(ctx, "prune events", func(t *tx) error {
-		var bound int64
-		if _, err := one(t, "", scanInto(&bound), `SELECT COALESCE((SELECT min(position) FROM events WHERE time >= ?),
-			(SELECT max(position) FROM events), 0)`, s.d.Time(before)); err != nil {
+		var bound, through int64
+		if _, err := one(t, "", scanInto(&bound, &through), `SELECT COALESCE((SELECT min(position) FROM events WHERE time >= ?),
+			(SELECT max(position) FROM events), 0), `+watermark, s.d.Time(before)); err != nil {
 			return err
 		}
-		q := `DELETE FROM events WHERE position < ?`
 		if keepUnpublished {
-			q += ` AND published_at IS NOT NULL`
+			bound = min(bound, through+1)
 		}
-		count, err := t.exec(q, bound)
+		count, err := t.exec(`DELETE FROM events WHERE position < ?`, bound)
 		n = int(count)
 		return err
 	})
