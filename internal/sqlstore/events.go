@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -45,8 +47,70 @@ func (t *tx) flushEvents() error {
 		}
 		args = append(args, uuid.Must(uuid.NewV7()).String(), e.typ, e.subject, t.s.d.Time(e.at), string(b))
 	}
-	_, err := t.exec(t.s.d.InsertEvents(len(t.events)), args...)
-	return err
+	n := len(t.events)
+	q := t.s.d.InsertEvents(n)
+	if st := t.s.eventStmt(n); st != nil {
+		if sqlTx, ok := t.db.(*sql.Tx); ok {
+			if err := t.check(q); err != nil {
+				return err
+			}
+			_, err := sqlTx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+			return err
+		}
+	}
+	if _, err := t.exec(q, args...); err != nil {
+		return err
+	}
+	t.prepare = n
+	return nil
+}
+
+// preparedEvents is the most events whose insert is prepared (most
+// transactions write one or two).
+const preparedEvents = 4
+
+// eventStmt returns the prepared insert of n events; nil when there is
+// none (yet), or where the dialect does not prepare it.
+func (s *Store) eventStmt(n int) *sql.Stmt {
+	if n > preparedEvents {
+		return nil
+	}
+	return s.eventStmts[n].Load()
+}
+
+// prepareEvents prepares the insert of n events, where the dialect wants
+// it and it is not prepared yet. It runs after the commit of a transaction
+// that wrote n events without it: a prepare needs a connection of the
+// pool, and SQLite's writer has one only. A prepare that fails is tried
+// again after the next such transaction.
+func (s *Store) prepareEvents(ctx context.Context, n int) {
+	if n > preparedEvents || !s.d.PrepareInsertEvents() || s.eventStmts[n].Load() != nil || s.closed.Load() {
+		return
+	}
+	st, err := s.write.PrepareContext(ctx, s.q(s.d.InsertEvents(n)))
+	if err != nil {
+		return
+	}
+	if !s.eventStmts[n].CompareAndSwap(nil, st) {
+		_ = st.Close()
+		return
+	}
+	if s.closed.Load() { // Close may have run meanwhile, before the swap
+		if s.eventStmts[n].CompareAndSwap(st, nil) {
+			_ = st.Close()
+		}
+	}
+}
+
+// closeEventStmts closes the prepared inserts of events.
+func (s *Store) closeEventStmts() error {
+	var errs []error
+	for i := range s.eventStmts {
+		if st := s.eventStmts[i].Swap(nil); st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // discardingEvents makes the store write no events (for benchmarks of the
