@@ -167,6 +167,12 @@ func (Dialect) Lock(share bool) string {
 	return " FOR UPDATE"
 }
 
+// PrepareInsertEvents is false: pgx prepares and caches the statements it
+// runs on each connection itself, as its query exec mode says (a
+// connection pooler may require another mode, which a statement prepared
+// by name would bypass).
+func (Dialect) PrepareInsertEvents() bool { return false }
+
 // InsertEvents inserts n rows in one statement that first takes the
 // transaction advisory lock under which events are written, and queues a
 // notification on eventsChannel for every listening connection, delivered

@@ -39,6 +39,12 @@ func TestStore(t *testing.T) {
 	})
 }
 
+func TestMigrations(t *testing.T) {
+	storetest.RunMigrations(t, func(t *testing.T) *sqlstore.Store {
+		return openStore(t, pgtest.NewDatabase(t), false)
+	})
+}
+
 // A commit with events on one store wakes the waiters of another process's
 // store at once, through LISTEN/NOTIFY, not through its poll.
 func TestEventsNotifyAcrossStores(t *testing.T) {

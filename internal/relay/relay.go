@@ -18,7 +18,11 @@ type Store interface {
 	// UnpublishedEvents returns up to limit events not yet marked
 	// published, in ascending position.
 	UnpublishedEvents(ctx context.Context, limit int) ([]usersvc.Event, error)
-	// MarkEventsPublished marks the events at positions published.
+	// MarkEventsPublished marks the events at positions published. The
+	// positions must be the oldest unpublished events, in order: a
+	// prefix of what UnpublishedEvents returned. The SQL store keeps
+	// only a watermark (published through the greatest position), which
+	// never moves back, so a relay that marks late changes nothing.
 	MarkEventsPublished(ctx context.Context, positions []int64, now time.Time) error
 	// AcquireLease reports whether holder holds the lease name until
 	// now+ttl (it was free, expired, or already holder's).
@@ -79,7 +83,7 @@ type Options struct {
 	SampleInterval time.Duration
 	Logger         *slog.Logger
 	Observer       Observer
-	// Now is the clock of the lease and of the published stamps.
+	// Now is the clock of the lease and of the marks of published events.
 	Now func() time.Time
 }
 

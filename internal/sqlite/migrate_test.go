@@ -148,3 +148,19 @@ func TestOpenUnavailable(t *testing.T) {
 		t.Errorf("Open under a regular file: code %q (%v), want %q", code, err, usersvc.EUnavailable)
 	}
 }
+
+// The events table that migration 0009 rebuilt is still STRICT.
+func TestEventsTableStrict(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "usersvc.db"))
+	ctx := t.Context()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `INSERT INTO events (id, type, subject, time, data) VALUES ('a', 't', 's', 'noon', '{}')`); err == nil {
+		t.Error("a text time was stored in events: the table is not STRICT")
+	}
+	var strict int
+	if err := s.DB().QueryRowContext(ctx, `SELECT strict FROM pragma_table_list WHERE name = 'events'`).Scan(&strict); err != nil || strict != 1 {
+		t.Errorf("events strict = %d, %v; want 1", strict, err)
+	}
+}

@@ -42,6 +42,17 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) *sqlstore.Store { return openStore(t) })
 }
 
+func TestMigrations(t *testing.T) {
+	storetest.RunMigrations(t, func(t *testing.T) *sqlstore.Store {
+		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "usersvc.db"))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
 // Two stores on one file stand for two processes sharing the database:
 // their writes wait for each other instead of failing with SQLITE_BUSY, and
 // the conditional writes still have exactly one winner.

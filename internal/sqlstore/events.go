@@ -2,7 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,8 +47,70 @@ func (t *tx) flushEvents() error {
 		}
 		args = append(args, uuid.Must(uuid.NewV7()).String(), e.typ, e.subject, t.s.d.Time(e.at), string(b))
 	}
-	_, err := t.exec(t.s.d.InsertEvents(len(t.events)), args...)
-	return err
+	n := len(t.events)
+	q := t.s.d.InsertEvents(n)
+	if st := t.s.eventStmt(n); st != nil {
+		if sqlTx, ok := t.db.(*sql.Tx); ok {
+			if err := t.check(q); err != nil {
+				return err
+			}
+			_, err := sqlTx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+			return err
+		}
+	}
+	if _, err := t.exec(q, args...); err != nil {
+		return err
+	}
+	t.prepare = n
+	return nil
+}
+
+// preparedEvents is the most events whose insert is prepared (most
+// transactions write one or two).
+const preparedEvents = 4
+
+// eventStmt returns the prepared insert of n events; nil when there is
+// none (yet), or where the dialect does not prepare it.
+func (s *Store) eventStmt(n int) *sql.Stmt {
+	if n > preparedEvents {
+		return nil
+	}
+	return s.eventStmts[n].Load()
+}
+
+// prepareEvents prepares the insert of n events, where the dialect wants
+// it and it is not prepared yet. It runs after the commit of a transaction
+// that wrote n events without it: a prepare needs a connection of the
+// pool, and SQLite's writer has one only. A prepare that fails is tried
+// again after the next such transaction.
+func (s *Store) prepareEvents(ctx context.Context, n int) {
+	if n > preparedEvents || !s.d.PrepareInsertEvents() || s.eventStmts[n].Load() != nil || s.closed.Load() {
+		return
+	}
+	st, err := s.write.PrepareContext(ctx, s.q(s.d.InsertEvents(n)))
+	if err != nil {
+		return
+	}
+	if !s.eventStmts[n].CompareAndSwap(nil, st) {
+		_ = st.Close()
+		return
+	}
+	if s.closed.Load() { // Close may have run meanwhile, before the swap
+		if s.eventStmts[n].CompareAndSwap(st, nil) {
+			_ = st.Close()
+		}
+	}
+}
+
+// closeEventStmts closes the prepared inserts of events.
+func (s *Store) closeEventStmts() error {
+	var errs []error
+	for i := range s.eventStmts {
+		if st := s.eventStmts[i].Swap(nil); st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // discardingEvents makes the store write no events (for benchmarks of the
@@ -79,42 +144,55 @@ func (s *Store) EventBounds(ctx context.Context) (oldest, newest int64, err erro
 	return oldest, newest, s.fail(ctx, "event bounds", err)
 }
 
+// publishedThrough names the row of event_progress that holds the
+// relay's watermark: every event at or below its position is published.
+const publishedThrough = "published_through"
+
+// watermark is the expression of the relay's watermark (0 without a row).
+const watermark = `COALESCE((SELECT position FROM event_progress WHERE name = '` + publishedThrough + `'), 0)`
+
 // UnpublishedEvents returns at most limit events no broker has confirmed,
-// in order.
+// in order: those above the watermark. Positions commit in order, so no
+// event can commit below the watermark once it has passed.
 func (s *Store) UnpublishedEvents(ctx context.Context, limit int) ([]usersvc.Event, error) {
 	evs, err := all(s.reader(ctx, "unpublished events"), scanEvent, `SELECT `+eventColumns+` FROM events
-		WHERE published_at IS NULL ORDER BY position LIMIT ?`, max(limit, 0))
+		WHERE position > `+watermark+` ORDER BY position LIMIT ?`, max(limit, 0))
 	return evs, s.fail(ctx, "unpublished events", err)
 }
 
 // MarkEventsPublished records that a broker confirmed the events at
-// positions.
+// positions, which must be the oldest unpublished events (a prefix of
+// what UnpublishedEvents returned): it advances the watermark to the
+// greatest of them, at now, and never moves it back, so that a relay
+// that marks late (another took over meanwhile) changes nothing.
 func (s *Store) MarkEventsPublished(ctx context.Context, positions []int64, now time.Time) error {
 	if len(positions) == 0 {
 		return nil
 	}
-	_, err := s.execTx(ctx, "mark events published", "", `UPDATE events SET published_at = ?
-		WHERE published_at IS NULL AND `+s.d.InList("position"), s.d.Time(now), s.d.List(positions))
+	through := slices.Max(positions)
+	_, err := s.execTx(ctx, "mark events published", "", `INSERT INTO event_progress (name, position, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at
+		WHERE event_progress.position < excluded.position`, publishedThrough, through, s.d.Time(now))
 	return err
 }
 
 // PruneEvents removes the events older than before, but the newest one
 // (so that the oldest position kept always tells which cursors are too
-// old), and, with keepUnpublished, those no broker has confirmed. It
-// returns how many went. Positions grow with time, so the events to prune
-// are those below the first position that is recent enough.
+// old), and, with keepUnpublished, those no broker has confirmed (above
+// the watermark). It returns how many went. Positions grow with time, so
+// the events to prune are those below the first position that is recent
+// enough.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, keepUnpublished bool) (n int, err error) {
 	err = s.inTx(ctx, "prune events", func(t *tx) error {
-		var bound int64
-		if _, err := one(t, "", scanInto(&bound), `SELECT COALESCE((SELECT min(position) FROM events WHERE time >= ?),
-			(SELECT max(position) FROM events), 0)`, s.d.Time(before)); err != nil {
+		var bound, through int64
+		if _, err := one(t, "", scanInto(&bound, &through), `SELECT COALESCE((SELECT min(position) FROM events WHERE time >= ?),
+			(SELECT max(position) FROM events), 0), `+watermark, s.d.Time(before)); err != nil {
 			return err
 		}
-		q := `DELETE FROM events WHERE position < ?`
 		if keepUnpublished {
-			q += ` AND published_at IS NOT NULL`
+			bound = min(bound, through+1)
 		}
-		count, err := t.exec(q, bound)
+		count, err := t.exec(`DELETE FROM events WHERE position < ?`, bound)
 		n = int(count)
 		return err
 	})

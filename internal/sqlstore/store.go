@@ -101,6 +101,11 @@ type Dialect interface {
 	// for every transaction, so that two transactions moving one token run
 	// one after the other. A no-op where transactions never overlap.
 	LockTokens(ctx context.Context, tx Execer, tokens []string) error
+	// PrepareInsertEvents reports whether the store prepares the insert of
+	// events (InsertEvents) once per connection and runs it prepared:
+	// where the driver parses every statement it runs, not where it keeps
+	// prepared statements of its own.
+	PrepareInsertEvents() bool
 	// InsertEvents is the one statement that writes n events, each given
 	// as five parameters (id, type, subject, time, data). Where
 	// transactions overlap it first takes, until the transaction ends, the
@@ -158,6 +163,10 @@ type Store struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+
+	// eventStmts[n] is the prepared insert of n events (see
+	// Dialect.PrepareInsertEvents), up to preparedEvents.
+	eventStmts [preparedEvents + 1]atomic.Pointer[sql.Stmt]
 }
 
 // New returns the store over write (for writes and transactions) and read
@@ -184,8 +193,9 @@ func (s *Store) Close() error {
 		if s.stopWatch != nil {
 			s.stopWatch()
 		}
+		s.closeErr = s.closeEventStmts()
 		if s.read != s.write {
-			s.closeErr = s.read.Close()
+			s.closeErr = errors.Join(s.closeErr, s.read.Close())
 		}
 		s.closeErr = errors.Join(s.closeErr, s.write.Close())
 	})
@@ -240,6 +250,9 @@ type tx struct {
 	hook bool
 	// events are written when the transaction commits.
 	events []pendingEvent
+	// prepare is how many events the transaction wrote with a statement
+	// that was not prepared, for one to be prepared once it has committed.
+	prepare int
 }
 
 // reader is the reads of op, on the pool of readers.
@@ -360,6 +373,9 @@ func (s *Store) runTxOn(ctx context.Context, db interface {
 	}
 	if len(t.events) > 0 {
 		s.changed.wake()
+	}
+	if t.prepare > 0 && db == s.write { // with the connection back in the pool
+		s.prepareEvents(ctx, t.prepare)
 	}
 	return nil
 }

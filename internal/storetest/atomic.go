@@ -121,6 +121,30 @@ func testAtomicWrites(t *testing.T, s *sqlstore.Store) {
 		wantPushToken(t, s, holder.ID, ptr("tok-atomic-import"))
 	})
 
+	// The events are the last statement of a write: one that fails takes
+	// the change with it, whether its insert runs prepared (SQLite, after
+	// the first write of as many events) or not (PostgreSQL).
+	t.Run("Event", func(t *testing.T) {
+		u := create(t, s, "Evented", at(0))
+		for i := range 3 {
+			p := lastPosition(t, s)
+			n := failAt(t, s, "update preferences", "INSERT INTO events")
+			_, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{Email: ptr(false)}, at(1))
+			wantFailed(t, err, n)
+			s.BeforeStatement = nil
+			if got := getUser(t, s, u.ID); !got.Preferences.Email {
+				t.Fatalf("round %d: the email preference changed although its event failed", i)
+			}
+			wantEvents(t, s, p)
+			for _, v := range []bool{false, true} {
+				if _, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{Email: &v}, at(2)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantEvents(t, s, p, ev(usersvc.EventPreferencesUpdated, u.ID), ev(usersvc.EventPreferencesUpdated, u.ID))
+		}
+	})
+
 	t.Run("LoginSession", func(t *testing.T) {
 		u := create(t, s, "Login", at(0))
 		f := account.RefreshFamily{ID: newID(t), UserID: u.ID, CreatedAt: at(1), ExpiresAt: at(60)}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -282,5 +283,174 @@ func testEventOutbox(t *testing.T, s *sqlstore.Store) {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Fatal("a commit with events did not wake EventsChanged")
+	}
+}
+
+// wantUnpublished checks that the unpublished events are those at want,
+// in order.
+func wantUnpublished(t *testing.T, s *sqlstore.Store, what string, want ...int64) {
+	t.Helper()
+	evs, err := s.UnpublishedEvents(t.Context(), 1000)
+	if err != nil {
+		t.Fatalf("%s: UnpublishedEvents: %v", what, err)
+	}
+	got := make([]int64, len(evs))
+	for i, e := range evs {
+		got[i] = e.Position
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: unpublished events at %v, want %v", what, got, want)
+	}
+}
+
+func positions(evs []usersvc.Event) []int64 {
+	out := make([]int64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Position
+	}
+	return out
+}
+
+// testEventWatermark covers the relay's watermark: marking a prefix
+// publishes exactly it, a late mark of older events never moves the
+// watermark back, and pruning keeps what is above it.
+func testEventWatermark(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	for i := range 5 {
+		create(t, s, "Watermark", at(i))
+	}
+	all, err := s.Events(ctx, 0, 10)
+	if err != nil || len(all) != 5 {
+		t.Fatalf("Events = %d, %v; want 5", len(all), err)
+	}
+	p := positions(all)
+	wantUnpublished(t, s, "before any mark", p...)
+	if first, err := s.UnpublishedEvents(ctx, 1); err != nil || len(first) != 1 || first[0].Position != p[0] {
+		t.Fatalf("UnpublishedEvents(1) = %+v, %v", first, err)
+	}
+
+	mark := func(what string, ps ...int64) {
+		t.Helper()
+		if err := s.MarkEventsPublished(ctx, ps, at(10)); err != nil {
+			t.Fatalf("%s: MarkEventsPublished(%v): %v", what, ps, err)
+		}
+	}
+	mark("a prefix", p[0], p[1], p[2])
+	wantUnpublished(t, s, "after marking three", p[3:]...)
+	mark("a late mark of the first", p[0])
+	mark("a late mark of two", p[1], p[2])
+	mark("nothing")
+	wantUnpublished(t, s, "after late marks", p[3:]...)
+	mark("the next one", p[3])
+	wantUnpublished(t, s, "after marking four", p[4])
+	mark("a late mark again", p[1])
+	wantUnpublished(t, s, "after a late mark once more", p[4])
+
+	// Pruning keeps what is above the watermark, however old.
+	if n, err := s.PruneEvents(ctx, at(100), true); err != nil || n != 4 {
+		t.Fatalf("PruneEvents(keep unpublished) = %d, %v; want 4", n, err)
+	}
+	if oldest, _, err := s.EventBounds(ctx); err != nil || oldest != p[4] {
+		t.Fatalf("oldest kept = %d, %v; want %d", oldest, err, p[4])
+	}
+	// A new event is unpublished; marking it leaves nothing.
+	create(t, s, "After", at(20))
+	rest, err := s.UnpublishedEvents(ctx, 10)
+	if err != nil || len(rest) != 2 || rest[0].Position != p[4] || rest[1].Position <= p[4] {
+		t.Fatalf("UnpublishedEvents after a new event = %v, %v", positions(rest), err)
+	}
+	mark("all", positions(rest)...)
+	wantUnpublished(t, s, "after marking all")
+	// With nothing unpublished, pruning with keepUnpublished keeps only
+	// the newest, as without.
+	if n, err := s.PruneEvents(ctx, at(100), true); err != nil || n != 1 {
+		t.Fatalf("PruneEvents with nothing unpublished = %d, %v; want 1", n, err)
+	}
+}
+
+// RunMigrations runs the tests of what the migrations make of existing
+// rows. openBlank must return a fresh store that is not migrated, and close
+// it when its test ends.
+func RunMigrations(t *testing.T, openBlank func(t *testing.T) *sqlstore.Store) {
+	t.Run("EventWatermarkMigration", func(t *testing.T) { testEventWatermarkMigration(t, openBlank) })
+}
+
+// eventProgressVersion is the migration that replaced the marks of
+// published events by the relay's watermark.
+const eventProgressVersion = 9
+
+// testEventWatermarkMigration builds databases of the schema before the
+// watermark, with events marked published per row, migrates them, and
+// checks that exactly the events not yet published remain unpublished
+// (none skipped) and that positions go on from the kept ones.
+func testEventWatermarkMigration(t *testing.T, openBlank func(t *testing.T) *sqlstore.Store) {
+	cases := []struct {
+		name      string
+		events    int
+		published []int // indexes of the events marked published
+		want      []int // indexes of the events unpublished after the migration
+	}{
+		{"none kept", 0, nil, nil},
+		{"none published", 4, nil, []int{0, 1, 2, 3}},
+		{"a prefix published", 6, []int{0, 1, 2}, []int{3, 4, 5}},
+		{"all published", 4, []int{0, 1, 2, 3}, nil},
+		// The relay never marked past an unpublished event; were one so
+		// marked, it is published again rather than the other skipped.
+		{"a hole", 5, []int{0, 1, 3}, []int{2, 3, 4}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			s := openBlank(t)
+			if err := s.MigrateTo(ctx, eventProgressVersion-1); err != nil {
+				t.Fatalf("MigrateTo(%d): %v", eventProgressVersion-1, err)
+			}
+			for i := range tc.events {
+				create(t, s, "Migrated", at(i))
+			}
+			before, err := s.Events(ctx, 0, 100)
+			if err != nil || len(before) != tc.events {
+				t.Fatalf("Events before = %d, %v; want %d", len(before), err, tc.events)
+			}
+			for _, i := range tc.published {
+				if _, err := s.DB().ExecContext(ctx, fmt.Sprintf(`UPDATE events SET published_at = time WHERE position = %d`, before[i].Position)); err != nil {
+					t.Fatalf("mark event %d published: %v", i, err)
+				}
+			}
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatalf("Migrate: %v", err)
+			}
+			after, err := s.Events(ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(before) {
+				t.Fatalf("%d events after the migration, want %d", len(after), len(before))
+			}
+			for i := range after {
+				a, b := after[i], before[i]
+				if a.Position != b.Position || a.ID != b.ID || a.Type != b.Type || a.Subject != b.Subject ||
+					!a.Time.Equal(b.Time) || string(a.Data) != string(b.Data) {
+					t.Errorf("event %d after the migration = %+v, want %+v", i, a, b)
+				}
+			}
+			want := make([]int64, len(tc.want))
+			for j, i := range tc.want {
+				want[j] = before[i].Position
+			}
+			wantUnpublished(t, s, "after the migration", want...)
+
+			// Positions go on above the kept ones, unpublished.
+			create(t, s, "New", at(50))
+			evs, err := s.Events(ctx, 0, 100)
+			if err != nil || len(evs) != tc.events+1 {
+				t.Fatalf("Events after a new one = %d, %v; want %d", len(evs), err, tc.events+1)
+			}
+			newest := evs[len(evs)-1].Position
+			if tc.events > 0 && newest <= before[tc.events-1].Position {
+				t.Fatalf("a new event took position %d, not above %d", newest, before[tc.events-1].Position)
+			}
+			wantUnpublished(t, s, "after a new event", append(want, newest)...)
+		})
 	}
 }

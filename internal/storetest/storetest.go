@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"AtomicWrites", testAtomicWrites},
 		{"Events", testEvents},
 		{"EventOutbox", testEventOutbox},
+		{"EventWatermark", testEventWatermark},
 		{"BadText", testBadText},
 		{"PingAndClose", testPingAndClose},
 		{"Categories", testCategories},
