@@ -33,22 +33,31 @@ func (t *tx) emit(typ, subject string, at time.Time, data any) {
 	t.events = append(t.events, pendingEvent{typ, subject, at, data})
 }
 
-// flushEvents writes the pending events of t, last thing before its
-// commit.
-func (t *tx) flushEvents() error {
+// eventsInsert returns the statement, and its arguments, that writes the
+// pending events of t; "" when there is none to write.
+func (t *tx) eventsInsert() (string, []any, error) {
 	if len(t.events) == 0 || t.s.discard {
-		return nil
+		return "", nil, nil
 	}
 	args := make([]any, 0, 5*len(t.events))
 	for _, e := range t.events {
 		b, err := json.Marshal(e.data)
 		if err != nil {
-			return err
+			return "", nil, err
 		}
 		args = append(args, uuid.Must(uuid.NewV7()).String(), e.typ, e.subject, t.s.d.Time(e.at), string(b))
 	}
+	return t.s.d.InsertEvents(len(t.events)), args, nil
+}
+
+// flushEvents writes the pending events of t, last thing before its
+// commit.
+func (t *tx) flushEvents() error {
+	q, args, err := t.eventsInsert()
+	if err != nil || q == "" {
+		return err
+	}
 	n := len(t.events)
-	q := t.s.d.InsertEvents(n)
 	if st := t.s.eventStmt(n); st != nil {
 		if sqlTx, ok := t.db.(*sql.Tx); ok {
 			if err := t.check(q); err != nil {

@@ -38,6 +38,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -347,7 +348,81 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(t *tx) error) error
 }
 
 func (s *Store) runTx(ctx context.Context, op string, fn func(t *tx) error) error {
+	if p, ok := s.d.(CommitPipeliner); ok {
+		return s.runPipelinedTx(ctx, p, op, fn)
+	}
 	return s.runTxOn(ctx, s.write, op, fn)
+}
+
+// CommitPipeliner is a Dialect whose driver can send a statement and the
+// COMMIT after it in one round trip. database/sql's Tx sends its COMMIT on
+// its own, so that the insert of a transaction's events, the last
+// statement before it, would cost one round trip more than the change
+// alone; with a CommitPipeliner the store begins and ends its write
+// transactions itself, on a connection it holds for the transaction.
+type CommitPipeliner interface {
+	// CommitWith sends q with args (nothing when q is empty) and then
+	// COMMIT on conn, where the store has begun a transaction, in one
+	// round trip. It returns an error when either fails or the commit
+	// rolled back, and leaves conn either out of any transaction or
+	// marked bad, so that the pool closes it.
+	CommitWith(ctx context.Context, conn *sql.Conn, q string, args []any) error
+}
+
+// rollbackTimeout bounds the rollback of a transaction that failed, after
+// which its connection is closed instead of being returned to the pool.
+const rollbackTimeout = 5 * time.Second
+
+// runPipelinedTx is runTxOn for a CommitPipeliner: BEGIN, fn's statements,
+// then the insert of its events and the COMMIT in one round trip.
+func (s *Store) runPipelinedTx(ctx context.Context, p CommitPipeliner, op string, fn func(t *tx) error) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	ended := false
+	defer func() {
+		if !ended { // an error, or a panic, with the transaction open
+			abandon(ctx, conn)
+		}
+		_ = conn.Close()
+	}()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	t := &tx{s: s, db: conn, op: op, ctx: ctx, hook: true}
+	if err := fn(t); err != nil {
+		return err
+	}
+	q, args, err := t.eventsInsert()
+	if err != nil {
+		return err
+	}
+	if q != "" {
+		if err := t.check(q); err != nil {
+			return err
+		}
+		q = s.q(q)
+	}
+	ended = true
+	if err := p.CommitWith(ctx, conn, q, args); err != nil {
+		return err
+	}
+	if len(t.events) > 0 {
+		s.changed.wake()
+	}
+	return nil
+}
+
+// abandon rolls back the transaction open on conn; a connection on which
+// that fails is marked bad, so that the pool closes it rather than hand
+// out a connection inside a transaction.
+func abandon(ctx context.Context, conn *sql.Conn) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	if _, err := conn.ExecContext(rctx, "ROLLBACK"); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
 }
 
 // runTxOn runs fn in a transaction that db begins, and commits it when fn
