@@ -25,6 +25,14 @@
 // parameter (a JSON array that SQLite's json_each reads, a PostgreSQL
 // array), so a lookup of a thousand ids is one statement.
 //
+// # Transactions
+//
+// A write transaction writes its events last, just before its commit. On
+// SQLite it is a database/sql Tx. A dialect that is a CommitPipeliner
+// (PostgreSQL) has the store begin and end its write transactions itself,
+// on a connection it holds, so that the insert of the events and the
+// COMMIT go to the server in one round trip, which a Tx cannot do.
+//
 // # Ids and text
 //
 // Ids of users and devices are UUIDs in canonical form, the only form in
