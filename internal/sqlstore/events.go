@@ -149,7 +149,9 @@ func (s *Store) Events(ctx context.Context, after int64, limit int) ([]usersvc.E
 // kept; 0, 0 when there is none.
 func (s *Store) EventBounds(ctx context.Context) (oldest, newest int64, err error) {
 	_, err = one(s.reader(ctx, "event bounds"), "", scanInto(&oldest, &newest),
-		`SELECT COALESCE(min(position), 0), COALESCE(max(position), 0) FROM events`)
+		// Two subqueries: SQLite reads a lone min or max of the primary key
+		// from one end of it, but both in one query by scanning the table.
+		`SELECT COALESCE((SELECT min(position) FROM events), 0), COALESCE((SELECT max(position) FROM events), 0)`)
 	return oldest, newest, s.fail(ctx, "event bounds", err)
 }
 
