@@ -13,7 +13,6 @@ import (
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/pgtest"
-	"github.com/usersvc/usersvc/internal/postgres"
 	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
@@ -80,14 +79,7 @@ func newUser(t *testing.T, s *sqlstore.Store) string {
 // the change, then the insert of the event and the COMMIT in one pipeline.
 func TestCommitPipelinesTheEventsInsert(t *testing.T) {
 	var log roundTrips
-	s, err := postgres.Open(t.Context(), pgtest.NewDatabase(t), postgres.WithTracer(&log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := openTraced(t, &log)
 	id := newUser(t, s)
 	for i := range 3 {
 		before := log.count()

@@ -12,6 +12,7 @@ import (
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/pgtest"
 	"github.com/usersvc/usersvc/internal/postgres"
+	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
 // statementLog records the SQL of every statement it is told of.
@@ -35,11 +36,11 @@ func (l *statementLog) statements() []string {
 	return append([]string(nil), l.sql...)
 }
 
-// WithTracer reports the store's statements; a lookup by an id that is not
-// a UUID makes none.
-func TestOpenWithTracer(t *testing.T) {
-	var log statementLog
-	s, err := postgres.Open(t.Context(), pgtest.NewDatabase(t), postgres.WithTracer(&log))
+// openTraced opens a migrated store on a fresh database whose statements
+// tr is told of, and closes it when the test ends.
+func openTraced(t *testing.T, tr pgx.QueryTracer) *sqlstore.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), pgtest.NewDatabase(t), postgres.WithTracer(tr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +48,14 @@ func TestOpenWithTracer(t *testing.T) {
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// WithTracer reports the store's statements; a lookup by an id that is not
+// a UUID makes none.
+func TestOpenWithTracer(t *testing.T) {
+	var log statementLog
+	s := openTraced(t, &log)
 	before := len(log.statements())
 	if _, err := s.UserByID(t.Context(), "not-a-uuid"); usersvc.ErrorCode(err) != usersvc.ENotFound {
 		t.Fatalf("UserByID(not-a-uuid) = %v", err)
