@@ -15,7 +15,6 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -168,12 +167,6 @@ func (Dialect) Lock(share bool) string {
 	return " FOR UPDATE"
 }
 
-// PrepareInsertEvents is false: pgx prepares and caches the statements it
-// runs on each connection itself, as its query exec mode says (a
-// connection pooler may require another mode, which a statement prepared
-// by name would bypass).
-func (Dialect) PrepareInsertEvents() bool { return false }
-
 // errCommitRolledBack is a COMMIT that the server answered ROLLBACK: the
 // transaction had failed.
 var errCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
@@ -181,22 +174,21 @@ var errCommitRolledBack = errors.New("commit unexpectedly resulted in rollback")
 // CommitWith implements sqlstore.CommitPipeliner with a pgx batch on the
 // connection under conn: q (the insert of the transaction's events) and
 // COMMIT go out in one pipeline, answered in one round trip. When q fails
-// the server skips the COMMIT, and the transaction is rolled back here.
+// the server skips the COMMIT, and the transaction stays open for the
+// store to roll back.
 func (Dialect) CommitWith(ctx context.Context, conn *sql.Conn, q string, args []any) error {
-	var err error
-	rerr := conn.Raw(func(dc any) error {
+	return conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
-			err = fmt.Errorf("postgres: commit: a connection of type %T", dc)
-			return driver.ErrBadConn
+			return fmt.Errorf("postgres: commit: a connection of type %T", dc)
 		}
-		c := sc.Conn()
 		b := &pgx.Batch{}
 		if q != "" {
 			b.Queue(q, args...)
 		}
 		b.Queue("COMMIT")
-		br := c.SendBatch(ctx, b)
+		br := sc.Conn().SendBatch(ctx, b)
+		var err error
 		if q != "" {
 			_, err = br.Exec()
 		}
@@ -209,22 +201,8 @@ func (Dialect) CommitWith(ctx context.Context, conn *sql.Conn, q string, args []
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}
-		if c.IsClosed() {
-			return driver.ErrBadConn
-		}
-		if c.PgConn().TxStatus() != 'I' {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if _, rerr := c.Exec(rctx, "ROLLBACK"); rerr != nil || c.PgConn().TxStatus() != 'I' {
-				return driver.ErrBadConn
-			}
-		}
-		return nil
-	})
-	if err != nil {
 		return err
-	}
-	return rerr
+	})
 }
 
 // InsertEvents inserts n rows in one statement that first takes the

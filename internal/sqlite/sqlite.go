@@ -156,11 +156,6 @@ func (Dialect) InList(col string) string { return col + ` IN (SELECT value FROM 
 // Lock is empty: one transaction writes at a time.
 func (Dialect) Lock(bool) string { return "" }
 
-// PrepareInsertEvents is true: the driver parses every statement it runs
-// unless it is prepared, and the insert of events is most of what the
-// outbox adds to a write's own statements.
-func (Dialect) PrepareInsertEvents() bool { return true }
-
 // InsertEvents is a plain insert of n rows: one transaction writes at a
 // time, so positions commit in order, and other processes poll.
 func (Dialect) InsertEvents(n int) string {

@@ -87,13 +87,16 @@ func (s *Store) eventStmt(n int) *sql.Stmt {
 	return s.eventStmts[n].Load()
 }
 
-// prepareEvents prepares the insert of n events, where the dialect wants
-// it and it is not prepared yet. It runs after the commit of a transaction
-// that wrote n events without it: a prepare needs a connection of the
-// pool, and SQLite's writer has one only. A prepare that fails is tried
-// again after the next such transaction.
+// prepareEvents prepares the insert of n events, when it is not prepared
+// yet, for the write transactions that are database/sql Txs (those of a
+// dialect that is not a CommitPipeliner: SQLite, whose driver parses every
+// statement it runs unless it is prepared; pgx keeps its own statement
+// cache). It runs after the commit of a transaction that wrote n events
+// without it: a prepare needs a connection of the pool, and SQLite's
+// writer has one only. A prepare that fails is tried again after the next
+// such transaction.
 func (s *Store) prepareEvents(ctx context.Context, n int) {
-	if n > preparedEvents || !s.d.PrepareInsertEvents() || s.eventStmts[n].Load() != nil || s.closed.Load() {
+	if n > preparedEvents || s.eventStmts[n].Load() != nil || s.closed.Load() {
 		return
 	}
 	st, err := s.write.PrepareContext(ctx, s.q(s.d.InsertEvents(n)))

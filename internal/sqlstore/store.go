@@ -110,11 +110,6 @@ type Dialect interface {
 	// for every transaction, so that two transactions moving one token run
 	// one after the other. A no-op where transactions never overlap.
 	LockTokens(ctx context.Context, tx Execer, tokens []string) error
-	// PrepareInsertEvents reports whether the store prepares the insert of
-	// events (InsertEvents) once per connection and runs it prepared:
-	// where the driver parses every statement it runs, not where it keeps
-	// prepared statements of its own.
-	PrepareInsertEvents() bool
 	// InsertEvents is the one statement that writes n events, each given
 	// as five parameters (id, type, subject, time, data). Where
 	// transactions overlap it first takes, until the transaction ends, the
@@ -173,8 +168,8 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// eventStmts[n] is the prepared insert of n events (see
-	// Dialect.PrepareInsertEvents), up to preparedEvents.
+	// eventStmts[n] is the prepared insert of n events, up to
+	// preparedEvents, for write transactions that are database/sql Txs.
 	eventStmts [preparedEvents + 1]atomic.Pointer[sql.Stmt]
 }
 
@@ -372,8 +367,7 @@ type CommitPipeliner interface {
 	// CommitWith sends q with args (nothing when q is empty) and then
 	// COMMIT on conn, where the store has begun a transaction, in one
 	// round trip. It returns an error when either fails or the commit
-	// rolled back, and leaves conn either out of any transaction or
-	// marked bad, so that the pool closes it.
+	// rolled back; the store then rolls the transaction back.
 	CommitWith(ctx context.Context, conn *sql.Conn, q string, args []any) error
 }
 
@@ -412,18 +406,19 @@ func (s *Store) runPipelinedTx(ctx context.Context, p CommitPipeliner, op string
 		}
 		q = s.q(q)
 	}
-	ended = true
 	if err := p.CommitWith(ctx, conn, q, args); err != nil {
-		return err
+		return err // a refused insert leaves the transaction open: abandoned
 	}
+	ended = true
 	if len(t.events) > 0 {
 		s.changed.wake()
 	}
 	return nil
 }
 
-// abandon rolls back the transaction open on conn; a connection on which
-// that fails is marked bad, so that the pool closes it rather than hand
+// abandon rolls back the transaction open on conn (after a failed COMMIT
+// there may be none left, and the ROLLBACK does nothing); a connection on
+// which that fails is marked bad, so that the pool closes it rather than hand
 // out a connection inside a transaction.
 func abandon(ctx context.Context, conn *sql.Conn) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
