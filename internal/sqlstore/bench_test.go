@@ -167,3 +167,81 @@ func benchOutbox(b *testing.B, s *sqlstore.Store) {
 		}
 	})
 }
+
+// BenchmarkPruneWhileWriting prunes 200,000 old events from SQLite, whose
+// one writer every change waits for, while one goroutine changes
+// preferences without pause, and reports the longest such write, with
+// the default batches (max-write-ms-batched) and with the whole pruning in
+// one transaction (max-write-ms-one-tx), and how long each pruning took.
+//
+//	go test -run '^$' -bench PruneWhileWriting -benchtime 1x -count 3 ./internal/sqlstore/
+func BenchmarkPruneWhileWriting(b *testing.B) {
+	ctx := b.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now().UTC()
+	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Bench",
+		Preferences: usersvc.DefaultPreferences(), IsActive: true, CreatedAt: now, UpdatedAt: now}
+	if _, err := s.CreateUser(ctx, u, "h"); err != nil {
+		b.Fatal(err)
+	}
+	const events = 200_000
+	old := now.Add(-30 * 24 * time.Hour).UnixMicro()
+	prune := func(batch int) (maxWrite, took time.Duration) {
+		// Old events only, and then the writes' new ones after them.
+		if _, err := s.DB().ExecContext(ctx, `DELETE FROM events`); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.DB().ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+			INSERT INTO events (id, type, subject, time, data) SELECT 'old-' || i || '-' || ?, 'user.updated', ?, ?,
+			'{"user_id":"' || ? || '","name":"An old name of some length"}' FROM n`, events, batch, u.ID, old, u.ID); err != nil {
+			b.Fatal(err)
+		}
+		s.PruneBatch = batch
+		stop := make(chan struct{})
+		done := make(chan time.Duration)
+		go func() {
+			var longest time.Duration
+			for v := false; ; v = !v {
+				select {
+				case <-stop:
+					done <- longest
+					return
+				default:
+				}
+				start := time.Now()
+				if _, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{Email: &v}, time.Now().UTC()); err != nil {
+					b.Error(err)
+				}
+				longest = max(longest, time.Since(start))
+			}
+		}()
+		start := time.Now()
+		n, err := s.PruneEvents(ctx, now.Add(-time.Hour), false)
+		took = time.Since(start)
+		close(stop)
+		maxWrite = <-done
+		if err != nil || n < events-1 { // the newest stays when no write came before the pruning
+			b.Fatalf("PruneEvents = %d, %v; want %d or one less", n, err, events)
+		}
+		return maxWrite, took
+	}
+	var batched, oneTx, batchedTook, oneTxTook time.Duration
+	for b.Loop() {
+		w, d := prune(0)
+		batched, batchedTook = batched+w, batchedTook+d
+		w, d = prune(1 << 30)
+		oneTx, oneTxTook = oneTx+w, oneTxTook+d
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
+	b.ReportMetric(ms(batched), "max-write-ms-batched")
+	b.ReportMetric(ms(oneTx), "max-write-ms-one-tx")
+	b.ReportMetric(ms(batchedTook), "prune-ms-batched")
+	b.ReportMetric(ms(oneTxTook), "prune-ms-one-tx")
+}

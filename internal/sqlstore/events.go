@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -190,27 +191,47 @@ func (s *Store) MarkEventsPublished(ctx context.Context, positions []int64, now 
 	return err
 }
 
+// defaultPruneBatch is PruneBatch when it is not set.
+const defaultPruneBatch = 5000
+
 // PruneEvents removes the events older than before, but the newest one
 // (so that the oldest position kept always tells which cursors are too
 // old), and, with keepUnpublished, those no broker has confirmed (above
 // the watermark). It returns how many went. Positions grow with time, so
 // the events to prune are those below the first position that is recent
-// enough.
+// enough: both databases find it by walking the positions up from the
+// oldest, reading the events to prune up to the first one to keep (time
+// has no index). They go in transactions of at most PruneBatch positions, so
+// that writes wait on a pruning (on SQLite, all of them do: one writer) for
+// one batch at a time, not for the whole of it.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, keepUnpublished bool) (n int, err error) {
-	err = s.inTx(ctx, "prune events", func(t *tx) error {
-		var bound, through int64
-		if _, err := one(t, "", scanInto(&bound, &through), `SELECT COALESCE((SELECT min(position) FROM events WHERE time >= ?),
-			(SELECT max(position) FROM events), 0), `+watermark, s.d.Time(before)); err != nil {
+	var bound int64
+	if _, err := one(s.reader(ctx, "prune events"), "", scanInto(&bound), `SELECT COALESCE((SELECT min(position) FROM events WHERE time >= ?),
+		(SELECT max(position) FROM events), 0)`, s.d.Time(before)); err != nil {
+		return 0, s.fail(ctx, "prune events", err)
+	}
+	batch := int64(cmp.Or(s.PruneBatch, defaultPruneBatch))
+	for {
+		var count int64
+		err := s.inTx(ctx, "prune events", func(t *tx) error {
+			var oldest, through int64
+			if _, err := one(t, "", scanInto(&oldest, &through),
+				`SELECT COALESCE((SELECT min(position) FROM events), 0), `+watermark); err != nil {
+				return err
+			}
+			end := min(bound, oldest+batch)
+			if keepUnpublished {
+				end = min(end, through+1)
+			}
+			var err error
+			count, err = t.exec(`DELETE FROM events WHERE position < ?`, end)
 			return err
+		})
+		n += int(count)
+		if err != nil || count == 0 {
+			return n, err
 		}
-		if keepUnpublished {
-			bound = min(bound, through+1)
-		}
-		count, err := t.exec(`DELETE FROM events WHERE position < ?`, bound)
-		n = int(count)
-		return err
-	})
-	return n, err
+	}
 }
 
 // AcquireLease makes holder the holder of the lease name until now+ttl,

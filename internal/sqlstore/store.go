@@ -159,6 +159,10 @@ type Store struct {
 	// other processes (default 1 s); set it before the first call.
 	EventsPoll time.Duration
 
+	// PruneBatch is the most events one transaction of PruneEvents
+	// deletes (default 5,000: tens of milliseconds of SQLite's writer).
+	PruneBatch int
+
 	rebound   sync.Map // statement text → rebound text
 	changed   signal   // woken when events may have been committed
 	discard   bool     // write no events (benchmarks only)

@@ -368,6 +368,47 @@ func testEventWatermark(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
+// testEventPruning prunes more events than one transaction of pruning
+// deletes: every batch goes, up to the first recent event, and the
+// watermark and the newest event still hold.
+func testEventPruning(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	s.PruneBatch = 3
+	for i := range 11 {
+		create(t, s, fmt.Sprintf("Pruned %d", i), at(i))
+	}
+	all, err := s.Events(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := slices.IndexFunc(all, func(e usersvc.Event) bool { return !e.Time.Before(at(8)) })
+	if old < 8 {
+		t.Fatalf("events = %d, the first at or after 8 is #%d; want 8 or more before it", len(all), old)
+	}
+	if n, err := s.PruneEvents(ctx, at(8), false); err != nil || n != old {
+		t.Fatalf("PruneEvents(before 8) = %d, %v; want %d in batches of 3", n, err, old)
+	}
+	if oldest, _, err := s.EventBounds(ctx); err != nil || oldest != all[old].Position {
+		t.Fatalf("oldest kept = %d, %v; want %d", oldest, err, all[old].Position)
+	}
+	// With the watermark below the newest, everything up to it goes, and
+	// nothing above it.
+	last := len(all) - 1
+	if err := s.MarkEventsPublished(ctx, positions(all[:last-1]), at(20)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneEvents(ctx, at(100), true); err != nil || n != last-1-old {
+		t.Fatalf("PruneEvents(keep unpublished) = %d, %v; want %d", n, err, last-1-old)
+	}
+	wantUnpublished(t, s, "after pruning", all[last-1].Position, all[last].Position)
+	if n, err := s.PruneEvents(ctx, at(100), false); err != nil || n != 1 {
+		t.Fatalf("PruneEvents of all but the newest = %d, %v; want 1", n, err)
+	}
+	if oldest, newest, err := s.EventBounds(ctx); err != nil || oldest != all[last].Position || newest != oldest {
+		t.Fatalf("EventBounds = %d, %d, %v; want only %d", oldest, newest, err, all[last].Position)
+	}
+}
+
 // RunMigrations runs the tests of what the migrations make of existing
 // rows. openBlank must return a fresh store that is not migrated, and close
 // it when its test ends.

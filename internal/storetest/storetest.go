@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"Events", testEvents},
 		{"EventOutbox", testEventOutbox},
 		{"EventWatermark", testEventWatermark},
+		{"EventPruning", testEventPruning},
 		{"BadText", testBadText},
 		{"PingAndClose", testPingAndClose},
 		{"Categories", testCategories},
