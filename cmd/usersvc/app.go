@@ -196,7 +196,7 @@ func newAppTraced(ctx context.Context, cfg *config, logw io.Writer, t *tracing.T
 	})
 	a.health = httpapi.Health{Database: st.Ping, Redis: redisStatus, Draining: new(atomic.Bool)}
 	a.events = st
-	if a.relay = newRelay(cfg, st, a.metrics, a.logger); a.relay != nil {
+	if a.relay = newRelay(cfg, st, a.metrics, a.logger, a.tracing); a.relay != nil {
 		a.health.Broker = a.relay.Status
 	}
 	return a, nil

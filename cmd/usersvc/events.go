@@ -9,8 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/usersvc/usersvc/internal/metrics"
 	"github.com/usersvc/usersvc/internal/relay"
+	"github.com/usersvc/usersvc/internal/tracing"
 )
 
 // eventStore is what the command needs of the store for the events: the
@@ -21,8 +24,9 @@ type eventStore interface {
 }
 
 // newRelay returns the relay to the configured broker, or nil when none
-// is configured. It connects nothing: Run does.
-func newRelay(cfg *config, st relay.Store, m *metrics.Metrics, logger *slog.Logger) *relay.Relay {
+// is configured. It connects nothing: Run does. With tracing on, each
+// batch it publishes is a span.
+func newRelay(cfg *config, st relay.Store, m *metrics.Metrics, logger *slog.Logger, t *tracing.Tracing) *relay.Relay {
 	var b relay.Broker
 	switch cfg.Events.broker() {
 	case "amqp":
@@ -32,7 +36,12 @@ func newRelay(cfg *config, st relay.Store, m *metrics.Metrics, logger *slog.Logg
 	default:
 		return nil
 	}
+	var tp trace.TracerProvider
+	if t != nil && t.Enabled() {
+		tp = t.Provider
+	}
 	return relay.New(st, b, relay.Options{
+		Tracer:     tp,
 		Holder:     relayHolder(),
 		Lease:      cfg.Events.Lease,
 		BatchSize:  cfg.Events.Batch,

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -197,5 +200,104 @@ func TestTracingConfig(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("the error quotes a header value: %v", err)
 		}
+	}
+}
+
+// TestTraceOfAPublishedBatch: with tracing on and a broker, the relay the
+// app wires records a producer span per batch, the statements that mark
+// the batch published are its children, and the message carries its
+// traceparent.
+func TestTraceOfAPublishedBatch(t *testing.T) {
+	raw := os.Getenv("USERSVC_TEST_AMQP_URL")
+	if raw == "" {
+		if os.Getenv("USERSVC_REQUIRE_INTEGRATION") != "" {
+			t.Fatal("USERSVC_TEST_AMQP_URL is not set, and USERSVC_REQUIRE_INTEGRATION is")
+		}
+		t.Skip("USERSVC_TEST_AMQP_URL is not set")
+	}
+	exchange := "usersvc.test." + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	conn, err := amqp.Dial(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if ch, err := conn.Channel(); err == nil {
+			ch.ExchangeDelete(exchange, false, false)
+		}
+	}()
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err == nil {
+		err = ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil)
+	}
+	if err == nil {
+		err = ch.QueueBind(q.Name, "#", exchange, false, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg, err := loadConfig(env("DATA_DIR="+t.TempDir(), "EVENTS_BROKER_URL="+raw, "EVENTS_EXCHANGE="+exchange, "EVENTS_RELAY_LEASE=2s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := tracetest.NewInMemoryExporter()
+	tr := tracing.WithProcessor(tracing.Config{}, sdktrace.NewSimpleSpanProcessor(exp))
+	a, err := newAppTraced(t.Context(), cfg, &syncBuffer{}, tr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	stop := a.startEvents(t.Context(), a.events)
+	defer stop()
+	srv := httptest.NewServer(a.tracing.Handler(httpapi.NewServer(a.logger, httpapi.Config{Instrument: a.instrument}, a.accounts, a.health)))
+	defer srv.Close()
+	if st, body := post(t, srv.URL+"/api/v1/users/", map[string]any{"email": "ada@example.com", "password": "Analytical#1843", "name": "Ada"}); st != http.StatusCreated {
+		t.Fatalf("register: %d %v", st, body)
+	}
+
+	var traceparent string
+	select {
+	case d := <-deliveries:
+		traceparent, _ = d.Headers["traceparent"].(string)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message within 10s")
+	}
+	var publish *tracetest.SpanStub
+	var marks int
+	deadline := time.Now().Add(5 * time.Second)
+	for publish == nil || marks == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("publish span %v with %d store spans under it", publish, marks)
+		}
+		time.Sleep(10 * time.Millisecond)
+		spans := exp.GetSpans()
+		for i := range spans {
+			if spans[i].Name == "publish "+exchange && spans[i].SpanKind == trace.SpanKindProducer {
+				publish = &spans[i]
+			}
+		}
+		marks = 0
+		for _, s := range spans {
+			if publish != nil && s.Parent.SpanID() == publish.SpanContext.SpanID() {
+				for _, kv := range s.Attributes {
+					if kv.Key == "db.system.name" && kv.Value.AsString() == "sqlite" {
+						marks++
+					}
+				}
+			}
+		}
+	}
+	sc := publish.SpanContext
+	if want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"; traceparent != want {
+		t.Errorf("the message's traceparent = %q, want the publish span's %q", traceparent, want)
 	}
 }

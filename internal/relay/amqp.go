@@ -24,6 +24,9 @@ type AMQP struct {
 	Exchange string // declared durable, of type topic
 }
 
+// Describe names RabbitMQ and the exchange in the relay's spans.
+func (b *AMQP) Describe() (system, destination string) { return "rabbitmq", b.Exchange }
+
 // Connect dials RabbitMQ, declares the exchange and puts a channel in
 // confirm mode.
 func (b *AMQP) Connect(ctx context.Context) (Conn, error) {
@@ -99,6 +102,13 @@ func (c *amqpConn) Close() error {
 // Publish writes every event, then waits for their confirms in order.
 func (c *amqpConn) Publish(ctx context.Context, events []usersvc.Event) (int, error) {
 	confirms := make([]*amqp.DeferredConfirmation, 0, len(events))
+	var headers amqp.Table // one table for the batch: the library only reads it
+	if tc := traceContext(ctx); tc != nil {
+		headers = make(amqp.Table, len(tc))
+		for k, v := range tc {
+			headers[k] = v
+		}
+	}
 	var sendErr error
 	for _, ev := range events {
 		body, err := json.Marshal(ev)
@@ -113,6 +123,7 @@ func (c *amqpConn) Publish(ctx context.Context, events []usersvc.Event) (int, er
 			Timestamp:    ev.Time,
 			Type:         ev.Type,
 			AppId:        "usersvc",
+			Headers:      headers,
 			Body:         body,
 		})
 		if err != nil {

@@ -46,6 +46,9 @@ type testBroker struct {
 	at  func(addr string) relay.Broker
 	mu  sync.Mutex
 	got []usersvc.Event // in arrival order
+	// traceparents are the messages' traceparent headers, in the same
+	// order ("" for none).
+	traceparents []string
 }
 
 func (b *testBroker) received() []usersvc.Event {
@@ -54,7 +57,7 @@ func (b *testBroker) received() []usersvc.Event {
 	return append([]usersvc.Event(nil), b.got...)
 }
 
-func (b *testBroker) record(t testing.TB, body []byte) usersvc.Event {
+func (b *testBroker) record(t testing.TB, body []byte, traceparent string) usersvc.Event {
 	var ev usersvc.Event
 	if err := json.Unmarshal(body, &ev); err != nil {
 		t.Errorf("a message is not an event: %v: %q", err, body)
@@ -62,8 +65,16 @@ func (b *testBroker) record(t testing.TB, body []byte) usersvc.Event {
 	}
 	b.mu.Lock()
 	b.got = append(b.got, ev)
+	b.traceparents = append(b.traceparents, traceparent)
 	b.mu.Unlock()
 	return ev
+}
+
+// parents returns the traceparent headers of the messages received.
+func (b *testBroker) parents() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.traceparents...)
 }
 
 // distinct counts the distinct event ids received.
@@ -149,7 +160,8 @@ func rabbitMQ(t testing.TB) *testBroker {
 				t.Errorf("rabbitmq: message %q, routing key %q, content type %q, delivery mode %d",
 					d.MessageId, d.RoutingKey, d.ContentType, d.DeliveryMode)
 			}
-			if ev := b.record(t, d.Body); ev.ID != d.MessageId || ev.Type != d.RoutingKey {
+			tp, _ := d.Headers["traceparent"].(string)
+			if ev := b.record(t, d.Body, tp); ev.ID != d.MessageId || ev.Type != d.RoutingKey {
 				t.Errorf("rabbitmq: message id %q, routing key %q for event %s of type %s", d.MessageId, d.RoutingKey, ev.ID, ev.Type)
 			}
 		}
@@ -188,7 +200,7 @@ func natsJetStream(t testing.TB) *testBroker {
 		if m.Headers().Get("Nats-Msg-Id") == "" || m.Headers().Get("Content-Type") != relay.ContentType {
 			t.Errorf("nats: message on %s with headers %v", m.Subject(), m.Headers())
 		}
-		b.record(t, m.Data())
+		b.record(t, m.Data(), m.Headers().Get("traceparent"))
 	})
 	if err != nil {
 		t.Fatalf("nats: %v", err)

@@ -40,6 +40,10 @@
 // is off) so that both brokers behave alike: a lost connection ends the
 // batch, and the outbox, not a client-side buffer, holds what waits.
 //
+// With a tracer (Options.Tracer), each batch is a span of kind producer
+// with OpenTelemetry's messaging attributes, and each message carries the
+// span's W3C trace context in its headers (traceparent, tracestate).
+//
 // The package declares what it needs of the store (Store) and of the
 // metrics (Observer); cmd/usersvc wires the SQL store and the Prometheus
 // metrics in.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/relay"
@@ -24,6 +25,8 @@ type memStore struct {
 		until  time.Time
 	}
 	marks int // MarkEventsPublished calls
+	// markSpans are the spans the calls of MarkEventsPublished ran in.
+	markSpans []trace.SpanContext
 }
 
 var _ relay.Store = (*memStore)(nil)
@@ -60,10 +63,11 @@ func (s *memStore) UnpublishedEvents(_ context.Context, limit int) ([]usersvc.Ev
 	return out, nil
 }
 
-func (s *memStore) MarkEventsPublished(_ context.Context, positions []int64, now time.Time) error {
+func (s *memStore) MarkEventsPublished(ctx context.Context, positions []int64, now time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.marks++
+	s.markSpans = append(s.markSpans, trace.SpanContextFromContext(ctx))
 	for _, p := range positions {
 		s.published[p] = now
 	}
@@ -148,6 +152,7 @@ type fakeBroker struct {
 type received struct {
 	ev     usersvc.Event
 	holder string
+	span   trace.SpanContext // of the publish
 }
 
 func (b *fakeBroker) setDown(down bool) {
@@ -180,6 +185,8 @@ type brokerAs struct {
 	b      *fakeBroker
 	holder string
 }
+
+func (a brokerAs) Describe() (system, destination string) { return "fake", "test.events" }
 
 func (a brokerAs) Connect(ctx context.Context) (relay.Conn, error) {
 	a.b.mu.Lock()
@@ -221,11 +228,11 @@ func (c *fakeConn) Publish(ctx context.Context, events []usersvc.Event) (int, er
 		c.b.failAfter = 0
 	}
 	for _, ev := range events[:n] {
-		c.b.received = append(c.b.received, received{ev, c.holder})
+		c.b.received = append(c.b.received, received{ev, c.holder, trace.SpanContextFromContext(ctx)})
 	}
 	if fail {
 		// The next event arrived too, but its confirm was lost.
-		c.b.received = append(c.b.received, received{events[n], c.holder})
+		c.b.received = append(c.b.received, received{events[n], c.holder, trace.SpanContextFromContext(ctx)})
 		c.Close()
 		return n, errors.New("connection reset before the confirm")
 	}

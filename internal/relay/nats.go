@@ -24,6 +24,9 @@ type NATS struct {
 	Duplicates time.Duration
 }
 
+// Describe names NATS and the stream in the relay's spans.
+func (b *NATS) Describe() (system, destination string) { return "nats", b.Stream }
+
 // Subject is the subject an event of type typ is published on.
 func (b *NATS) Subject(typ string) string { return b.Prefix + "." + typ }
 
@@ -85,6 +88,7 @@ func (c *natsConn) Close() error {
 // acknowledgements in order.
 func (c *natsConn) Publish(ctx context.Context, events []usersvc.Event) (int, error) {
 	futures := make([]jetstream.PubAckFuture, 0, len(events))
+	tc := traceContext(ctx)
 	var sendErr error
 	for _, ev := range events {
 		body, err := json.Marshal(ev)
@@ -94,6 +98,9 @@ func (c *natsConn) Publish(ctx context.Context, events []usersvc.Event) (int, er
 		}
 		msg := &nats.Msg{Subject: c.subject(ev.Type), Data: body, Header: nats.Header{}}
 		msg.Header.Set("Content-Type", ContentType)
+		for k, v := range tc {
+			msg.Header.Set(k, v)
+		}
 		f, err := c.js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithExpectStream(c.stream))
 		if err != nil {
 			sendErr = fmt.Errorf("nats: publish: %w", err)

@@ -7,6 +7,12 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/usersvc/usersvc"
 )
 
@@ -40,6 +46,13 @@ type Store interface {
 // Broker opens connections to a message broker.
 type Broker interface {
 	Connect(ctx context.Context) (Conn, error)
+}
+
+// Described is a Broker that names, for the relay's spans, its messaging
+// system ("rabbitmq", "nats") and where it publishes (the exchange, the
+// stream).
+type Described interface {
+	Describe() (system, destination string)
 }
 
 // Conn is one connection to a broker.
@@ -85,6 +98,13 @@ type Options struct {
 	Observer       Observer
 	// Now is the clock of the lease and of the marks of published events.
 	Now func() time.Time
+	// Tracer, when set, records a span of kind producer for each batch
+	// published ("publish <destination>", with the OpenTelemetry
+	// messaging attributes, the batch's first and last positions and how
+	// many events the broker confirmed); the statements that mark the
+	// batch published are its children, and each message carries its
+	// context in a W3C traceparent header.
+	Tracer trace.TracerProvider
 }
 
 const (
@@ -103,6 +123,10 @@ type Relay struct {
 	opts   Options
 	log    *slog.Logger
 	obs    Observer
+
+	tracer trace.Tracer
+	// system and destination name the broker in spans.
+	system, destination string
 
 	mu   sync.Mutex
 	conn Conn // nil while disconnected
@@ -131,7 +155,14 @@ func New(store Store, broker Broker, opts Options) *Relay {
 	if opts.Holder == "" {
 		opts.Holder = "relay"
 	}
-	r := &Relay{store: store, broker: broker, opts: opts, log: opts.Logger, obs: opts.Observer}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider()
+	}
+	r := &Relay{store: store, broker: broker, opts: opts, log: opts.Logger, obs: opts.Observer,
+		tracer: opts.Tracer.Tracer("github.com/usersvc/usersvc/internal/relay"), system: "unknown", destination: "events"}
+	if d, ok := broker.(Described); ok {
+		r.system, r.destination = d.Describe()
+	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -235,12 +266,24 @@ func (r *Relay) relayBatch(ctx context.Context, conn Conn, nextRenew time.Time) 
 		sleep(ctx, nextRenew.Sub(r.opts.Now()), conn.Done(), changed)
 		return false
 	}
+	ctx, span := r.tracer.Start(ctx, "publish "+r.destination, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String(string(semconv.MessagingSystemKey), r.system),
+			semconv.MessagingDestinationName(r.destination), semconv.MessagingOperationName("publish"),
+			semconv.MessagingOperationTypeSend, semconv.MessagingBatchMessageCount(len(events)),
+			attribute.Int64("usersvc.events.first_position", events[0].Position),
+			attribute.Int64("usersvc.events.last_position", events[len(events)-1].Position)))
+	defer span.End()
 	// Publish only while the lease is surely ours: stop a fifth of it
 	// before it expires, so that no other replica publishes meanwhile.
 	deadline := r.leaseUntil.Add(-r.opts.Lease / 5)
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	n, perr := conn.Publish(pctx, events)
 	cancel()
+	span.SetAttributes(attribute.Int("usersvc.events.confirmed", n))
+	if perr != nil {
+		span.RecordError(perr)
+		span.SetStatus(codes.Error, "publishing failed")
+	}
 	if n > 0 {
 		positions := make([]int64, n)
 		for i, ev := range events[:n] {
