@@ -9,7 +9,10 @@ import (
 // it: a CloudEvents 1.0 event in the structured JSON mode. Position is the
 // extension attribute "position": the event's place in the one global,
 // gap-tolerant, increasing order of events, which consumers keep as their
-// cursor.
+// cursor. TraceParent is the extension attribute "traceparent" of
+// CloudEvents' distributed tracing extension: the W3C trace context of the
+// request that made the change, when it was traced ("" and absent from the
+// JSON otherwise).
 type Event struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
@@ -19,6 +22,7 @@ type Event struct {
 	Time            time.Time       `json:"time"`
 	DataContentType string          `json:"datacontenttype"`
 	Position        int64           `json:"position"`
+	TraceParent     string          `json:"traceparent,omitempty"`
 	Data            json.RawMessage `json:"data"`
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/httpapi"
 	"github.com/usersvc/usersvc/internal/tracing"
 )
@@ -299,5 +301,22 @@ func TestTraceOfAPublishedBatch(t *testing.T) {
 	sc := publish.SpanContext
 	if want := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-01"; traceparent != want {
 		t.Errorf("the message's traceparent = %q, want the publish span's %q", traceparent, want)
+	}
+	// The batch links to the trace of the registration that wrote its
+	// event, which the event itself names.
+	var register trace.TraceID // of the one request made
+	for _, s := range exp.GetSpans() {
+		if s.SpanKind == trace.SpanKindServer && strings.HasPrefix(s.Name, "POST /api/v1/users") {
+			register = s.SpanContext.TraceID()
+		}
+	}
+	if len(publish.Links) != 1 || !register.IsValid() || publish.Links[0].SpanContext.TraceID() != register {
+		t.Errorf("publish span links %+v; want one to the registration's trace %s", publish.Links, register)
+	}
+	evs, err := a.events.(interface {
+		Events(ctx context.Context, after int64, limit int) ([]usersvc.Event, error)
+	}).Events(t.Context(), 0, 10)
+	if err != nil || len(evs) != 1 || !strings.HasPrefix(evs[0].TraceParent, "00-"+register.String()+"-") {
+		t.Errorf("events %+v, %v; want one with the registration's traceparent", evs, err)
 	}
 }

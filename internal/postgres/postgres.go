@@ -214,11 +214,11 @@ func (Dialect) CommitWith(ctx context.Context, conn *sql.Conn, q string, args []
 // The lock's subquery yields the one row every inserted row is joined
 // with, so it is taken before the first position is drawn.
 func (Dialect) InsertEvents(n int) string {
-	return fmt.Sprintf(`INSERT INTO events (id, type, subject, time, data)
-		SELECT v.id, v.type, v.subject, v.time, v.data
+	return fmt.Sprintf(`INSERT INTO events (id, type, subject, time, data, traceparent)
+		SELECT v.id, v.type, v.subject, v.time, v.data, v.traceparent
 		FROM (SELECT pg_advisory_xact_lock(%d), pg_notify('%s', '')) AS l,
-			(VALUES %s) AS v (id, type, subject, time, data)`,
-		eventsLockKey, eventsChannel, strings.TrimSuffix(strings.Repeat("(?::uuid, ?::text, ?::text, ?::timestamptz, ?::text), ", n), ", "))
+			(VALUES %s) AS v (id, type, subject, time, data, traceparent)`,
+		eventsLockKey, eventsChannel, strings.TrimSuffix(strings.Repeat("(?::uuid, ?::text, ?::text, ?::timestamptz, ?::text, ?::text), ", n), ", "))
 }
 
 // ListenEvents keeps one connection of its own listening on eventsChannel

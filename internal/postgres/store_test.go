@@ -40,7 +40,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestMigrations(t *testing.T) {
-	storetest.RunMigrations(t, func(t *testing.T) *sqlstore.Store {
+	storetest.RunMigrations(t, postgres.Dialect{}, func(t *testing.T) *sqlstore.Store {
 		return openStore(t, pgtest.NewDatabase(t), false)
 	})
 }

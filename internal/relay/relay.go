@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -125,6 +126,7 @@ type Relay struct {
 	obs    Observer
 
 	tracer trace.Tracer
+	traced bool // Options.Tracer was set
 	// system and destination name the broker in spans.
 	system, destination string
 
@@ -155,10 +157,11 @@ func New(store Store, broker Broker, opts Options) *Relay {
 	if opts.Holder == "" {
 		opts.Holder = "relay"
 	}
-	if opts.Tracer == nil {
+	traced := opts.Tracer != nil
+	if !traced {
 		opts.Tracer = noop.NewTracerProvider()
 	}
-	r := &Relay{store: store, broker: broker, opts: opts, log: opts.Logger, obs: opts.Observer,
+	r := &Relay{traced: traced, store: store, broker: broker, opts: opts, log: opts.Logger, obs: opts.Observer,
 		tracer: opts.Tracer.Tracer("github.com/usersvc/usersvc/internal/relay"), system: "unknown", destination: "events"}
 	if d, ok := broker.(Described); ok {
 		r.system, r.destination = d.Describe()
@@ -267,6 +270,7 @@ func (r *Relay) relayBatch(ctx context.Context, conn Conn, nextRenew time.Time) 
 		return false
 	}
 	ctx, span := r.tracer.Start(ctx, "publish "+r.destination, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithLinks(r.origins(events)...),
 		trace.WithAttributes(attribute.String(string(semconv.MessagingSystemKey), r.system),
 			semconv.MessagingDestinationName(r.destination), semconv.MessagingOperationName("publish"),
 			semconv.MessagingOperationTypeSend, semconv.MessagingBatchMessageCount(len(events)),
@@ -460,3 +464,31 @@ func (nopObserver) EventsPublished(int)               {}
 func (nopObserver) EventPublishFailed()               {}
 func (nopObserver) EventBacklog(int64, time.Duration) {}
 func (nopObserver) EventRelayLeading(bool)            {}
+
+// maxLinks bounds the links of a publish span (OpenTelemetry's SDK keeps
+// 128 by default).
+const maxLinks = 128
+
+// origins links a batch's span to the traces of the requests that wrote
+// its events (their traceparent), each trace once, at most maxLinks; none
+// without a tracer.
+func (r *Relay) origins(events []usersvc.Event) []trace.Link {
+	if !r.traced {
+		return nil
+	}
+	var links []trace.Link
+	seen := map[trace.TraceID]bool{}
+	for _, ev := range events {
+		if ev.TraceParent == "" || len(links) == maxLinks {
+			continue
+		}
+		sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
+			propagation.MapCarrier{"traceparent": ev.TraceParent}))
+		if sc.IsValid() && !seen[sc.TraceID()] {
+			seen[sc.TraceID()] = true
+			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{
+				attribute.Int64("usersvc.events.position", ev.Position)}})
+		}
+	}
+	return links
+}

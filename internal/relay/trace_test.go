@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -24,6 +25,15 @@ func spanAttr(s sdktrace.ReadOnlySpan, key string) attribute.Value {
 	return attribute.Value{}
 }
 
+func spanLinkPosition(l sdktrace.Link) int64 {
+	for _, kv := range l.Attributes {
+		if kv.Key == "usersvc.events.position" {
+			return kv.Value.AsInt64()
+		}
+	}
+	return 0
+}
+
 // Each batch is a producer span: the messages are published, and the
 // batch marked, under it; a batch whose publishing fails says so.
 func TestRelayTracesEachBatch(t *testing.T) {
@@ -32,6 +42,12 @@ func TestRelayTracesEachBatch(t *testing.T) {
 	st, b := newMemStore(), &fakeBroker{}
 	b.breakAfter(40)
 	st.add("u1", 90)
+	// Events written under two traced requests: the first three under
+	// one, the sixth under another.
+	const traceA, traceB = "4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"
+	for i, tid := range map[int]string{0: traceA, 1: traceA, 2: traceA, 5: traceB} {
+		st.events[i].TraceParent = "00-" + tid + "-00f067aa0ba902b7-01"
+	}
 	_, cancel, done := start(t, st, b.as("a"), relay.Options{Holder: "a", Tracer: tp})
 	eventually(t, 3*time.Second, "every event published", func() bool { return st.unpublished() == 0 })
 	cancel()
@@ -62,6 +78,15 @@ func TestRelayTracesEachBatch(t *testing.T) {
 		if failed := s.Status().Code == codes.Error; failed != w.failed || (failed && len(s.Events()) == 0) {
 			t.Errorf("span %d: status %+v with %d events; failed: want %v", i, s.Status(), len(s.Events()), w.failed)
 		}
+	}
+	// The first batch links to the two requests' traces, each once, with
+	// the position of its first event; the second batch has none.
+	var links []string
+	for _, l := range spans[0].Links() {
+		links = append(links, fmt.Sprintf("%s@%d", l.SpanContext.TraceID(), spanLinkPosition(l)))
+	}
+	if want := []string{traceA + "@1", traceB + "@6"}; !slices.Equal(links, want) || len(spans[1].Links()) != 0 {
+		t.Errorf("links: first batch %v, want %v; second batch %d, want none", links, want, len(spans[1].Links()))
 	}
 	// The messages of each batch, and its mark, ran in its span: 41
 	// messages in the first (the 41st arrived, its confirm did not), 50

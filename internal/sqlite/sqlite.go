@@ -159,7 +159,7 @@ func (Dialect) Lock(bool) string { return "" }
 // InsertEvents is a plain insert of n rows: one transaction writes at a
 // time, so positions commit in order, and other processes poll.
 func (Dialect) InsertEvents(n int) string {
-	return `INSERT INTO events (id, type, subject, time, data) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
+	return `INSERT INTO events (id, type, subject, time, data, traceparent) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ")
 }
 
 // ListenEvents returns at once: SQLite has no notifications.

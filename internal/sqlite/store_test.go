@@ -43,7 +43,7 @@ func TestStore(t *testing.T) {
 }
 
 func TestMigrations(t *testing.T) {
-	storetest.RunMigrations(t, func(t *testing.T) *sqlstore.Store {
+	storetest.RunMigrations(t, sqlite.Dialect{}, func(t *testing.T) *sqlstore.Store {
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "usersvc.db"))
 		if err != nil {
 			t.Fatalf("Open: %v", err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/usersvc/usersvc"
 )
@@ -34,19 +35,34 @@ func (t *tx) emit(typ, subject string, at time.Time, data any) {
 	t.events = append(t.events, pendingEvent{typ, subject, at, data})
 }
 
+// eventParams is the number of parameters of one event in the statement
+// of Dialect.InsertEvents: id, type, subject, time, data, traceparent.
+const eventParams = 6
+
+// traceParent is the W3C traceparent of the span in ctx, for the event's
+// distributed tracing extension; nil (NULL) without one.
+func traceParent(ctx context.Context) any {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.IsValid() {
+		return nil
+	}
+	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+}
+
 // eventsInsert returns the statement, and its arguments, that writes the
 // pending events of t; "" when there is none to write.
 func (t *tx) eventsInsert() (string, []any, error) {
 	if len(t.events) == 0 || t.s.discard {
 		return "", nil, nil
 	}
-	args := make([]any, 0, 5*len(t.events))
+	args := make([]any, 0, eventParams*len(t.events))
+	traceparent := traceParent(t.ctx)
 	for _, e := range t.events {
 		b, err := json.Marshal(e.data)
 		if err != nil {
 			return "", nil, err
 		}
-		args = append(args, uuid.Must(uuid.NewV7()).String(), e.typ, e.subject, t.s.d.Time(e.at), string(b))
+		args = append(args, uuid.Must(uuid.NewV7()).String(), e.typ, e.subject, t.s.d.Time(e.at), string(b), traceparent)
 	}
 	return t.s.d.InsertEvents(len(t.events)), args, nil
 }
@@ -130,14 +146,14 @@ func (s *Store) closeEventStmts() error {
 // outbox's cost; see export_test.go).
 func (s *Store) discardingEvents(v bool) { s.discard = v }
 
-const eventColumns = `position, id, type, subject, time, data`
+const eventColumns = `position, id, type, subject, time, data, COALESCE(traceparent, '')`
 
 func scanEvent(r rowScanner) (usersvc.Event, error) {
 	var (
 		e    usersvc.Event
 		data string
 	)
-	err := r.Scan(&e.Position, &e.ID, &e.Type, &e.Subject, timeCol{&e.Time}, &data)
+	err := r.Scan(&e.Position, &e.ID, &e.Type, &e.Subject, timeCol{&e.Time}, &data, &e.TraceParent)
 	e.SpecVersion, e.Source, e.DataContentType, e.Data = usersvc.EventSpecVersion, usersvc.EventSource, usersvc.EventContentType, json.RawMessage(data)
 	return e, err
 }

@@ -111,7 +111,8 @@ type Dialect interface {
 	// one after the other. A no-op where transactions never overlap.
 	LockTokens(ctx context.Context, tx Execer, tokens []string) error
 	// InsertEvents is the one statement that writes n events, each given
-	// as five parameters (id, type, subject, time, data). Where
+	// as six parameters (id, type, subject, time, data, traceparent: a
+	// text or NULL). Where
 	// transactions overlap it first takes, until the transaction ends, the
 	// lock under which events are written, so that positions commit in
 	// order; where the database can, it also tells the other processes,

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/sqlstore"
@@ -220,6 +223,50 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 	wantEvents(t, s, p, ev(usersvc.EventUserRegistered, imp.ID), ev(usersvc.EventDeviceRegistered, imp.ID))
 }
 
+// testEventTraceParent: an event written under a traced request carries
+// its W3C trace context (CloudEvents' distributed tracing extension); one
+// written without has none, and its JSON has no such attribute.
+func testEventTraceParent(t *testing.T, s *sqlstore.Store) {
+	u := create(t, s, "Traced", at(0))
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		TraceFlags: trace.FlagsSampled,
+	})
+	p := lastPosition(t, s)
+	traced := trace.ContextWithSpanContext(t.Context(), sc)
+	if _, err := s.UpdatePreferences(traced, u.ID, usersvc.PreferencesPatch{Email: ptr(false)}, at(1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdatePreferences(t.Context(), u.ID, usersvc.PreferencesPatch{Email: ptr(true)}, at(2)); err != nil {
+		t.Fatal(err)
+	}
+	evs := wantEvents(t, s, p, ev(usersvc.EventPreferencesUpdated, u.ID), ev(usersvc.EventPreferencesUpdated, u.ID))
+	if want := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"; evs[0].TraceParent != want {
+		t.Errorf("traceparent of the traced write = %q, want %q", evs[0].TraceParent, want)
+	}
+	if evs[1].TraceParent != "" {
+		t.Errorf("traceparent of the untraced write = %q, want none", evs[1].TraceParent)
+	}
+	for i, e := range evs {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := strings.Contains(string(b), `"traceparent"`); has != (i == 0) {
+			t.Errorf("event %d in JSON: %s", i, b)
+		}
+	}
+	// The relay reads it too.
+	un, err := s.UnpublishedEvents(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(un, func(e usersvc.Event) bool { return e.ID == evs[0].ID }); i < 0 || un[i].TraceParent != evs[0].TraceParent {
+		t.Errorf("the traced event among the unpublished: %d of %d", i, len(un))
+	}
+}
+
 // testEventOutbox covers the relay's side: unpublished events, their
 // marking, pruning, and the lease.
 func testEventOutbox(t *testing.T, s *sqlstore.Store) {
@@ -411,9 +458,10 @@ func testEventPruning(t *testing.T, s *sqlstore.Store) {
 
 // RunMigrations runs the tests of what the migrations make of existing
 // rows. openBlank must return a fresh store that is not migrated, and close
-// it when its test ends.
-func RunMigrations(t *testing.T, openBlank func(t *testing.T) *sqlstore.Store) {
-	t.Run("EventWatermarkMigration", func(t *testing.T) { testEventWatermarkMigration(t, openBlank) })
+// it when its test ends; d is its dialect, with which the tests write the
+// rows of an older schema themselves (the store writes the newest one).
+func RunMigrations(t *testing.T, d sqlstore.Dialect, openBlank func(t *testing.T) *sqlstore.Store) {
+	t.Run("EventWatermarkMigration", func(t *testing.T) { testEventWatermarkMigration(t, d, openBlank) })
 }
 
 // eventProgressVersion is the migration that replaced the marks of
@@ -424,7 +472,7 @@ const eventProgressVersion = 9
 // watermark, with events marked published per row, migrates them, and
 // checks that exactly the events not yet published remain unpublished
 // (none skipped) and that positions go on from the kept ones.
-func testEventWatermarkMigration(t *testing.T, openBlank func(t *testing.T) *sqlstore.Store) {
+func testEventWatermarkMigration(t *testing.T, d sqlstore.Dialect, openBlank func(t *testing.T) *sqlstore.Store) {
 	cases := []struct {
 		name      string
 		events    int
@@ -446,12 +494,16 @@ func testEventWatermarkMigration(t *testing.T, openBlank func(t *testing.T) *sql
 			if err := s.MigrateTo(ctx, eventProgressVersion-1); err != nil {
 				t.Fatalf("MigrateTo(%d): %v", eventProgressVersion-1, err)
 			}
+			// The events of that schema, as its service wrote them.
+			before := make([]usersvc.Event, tc.events)
 			for i := range tc.events {
-				create(t, s, "Migrated", at(i))
-			}
-			before, err := s.Events(ctx, 0, 100)
-			if err != nil || len(before) != tc.events {
-				t.Fatalf("Events before = %d, %v; want %d", len(before), err, tc.events)
+				e := usersvc.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: usersvc.EventUserRegistered,
+					Subject: uuid.NewString(), Time: at(i), Data: []byte(fmt.Sprintf(`{"n":%d}`, i))}
+				if err := s.DB().QueryRowContext(ctx, d.Rebind(`INSERT INTO events (id, type, subject, time, data)
+					VALUES (?, ?, ?, ?, ?) RETURNING position`), e.ID, e.Type, e.Subject, d.Time(e.Time), string(e.Data)).Scan(&e.Position); err != nil {
+					t.Fatalf("event %d of schema %d: %v", i, eventProgressVersion-1, err)
+				}
+				before[i] = e
 			}
 			for _, i := range tc.published {
 				if _, err := s.DB().ExecContext(ctx, fmt.Sprintf(`UPDATE events SET published_at = time WHERE position = %d`, before[i].Position)); err != nil {
@@ -471,7 +523,7 @@ func testEventWatermarkMigration(t *testing.T, openBlank func(t *testing.T) *sql
 			for i := range after {
 				a, b := after[i], before[i]
 				if a.Position != b.Position || a.ID != b.ID || a.Type != b.Type || a.Subject != b.Subject ||
-					!a.Time.Equal(b.Time) || string(a.Data) != string(b.Data) {
+					!a.Time.Equal(b.Time) || string(a.Data) != string(b.Data) || a.TraceParent != "" {
 					t.Errorf("event %d after the migration = %+v, want %+v", i, a, b)
 				}
 			}

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) *sqlstore.Store) {
 		{"EventOutbox", testEventOutbox},
 		{"EventWatermark", testEventWatermark},
 		{"EventPruning", testEventPruning},
+		{"EventTraceParent", testEventTraceParent},
 		{"BadText", testBadText},
 		{"PingAndClose", testPingAndClose},
 		{"Categories", testCategories},

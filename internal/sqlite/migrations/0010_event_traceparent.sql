@@ -1,0 +1,4 @@
+-- The W3C trace context (traceparent) of the request that wrote the event,
+-- when it was traced: the CloudEvents distributed tracing extension. NULL
+-- for events written untraced, and for those written before this column.
+ALTER TABLE events ADD COLUMN traceparent TEXT;
