@@ -79,46 +79,53 @@ func TestServeWithTheBrokerDown(t *testing.T) {
 	}
 }
 
-// The service relays its changes to RabbitMQ: a registration arrives at a
-// queue bound to the exchange, and /health and /metrics show it.
-func TestServeRelaysToRabbitMQ(t *testing.T) {
-	raw := os.Getenv("USERSVC_TEST_AMQP_URL")
+// rabbitQueue declares a private exchange on the test RabbitMQ (deleted
+// when the test ends) and a queue bound to it with binding, and returns
+// the broker's URL, the exchange and the queue's deliveries.
+func rabbitQueue(t *testing.T, binding string) (raw, exchange string, deliveries <-chan amqp.Delivery) {
+	t.Helper()
+	raw = os.Getenv("USERSVC_TEST_AMQP_URL")
 	if raw == "" {
 		if os.Getenv("USERSVC_REQUIRE_INTEGRATION") != "" {
 			t.Fatal("USERSVC_TEST_AMQP_URL is not set, and USERSVC_REQUIRE_INTEGRATION is")
 		}
 		t.Skip("USERSVC_TEST_AMQP_URL is not set")
 	}
-	exchange := "usersvc.test." + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	exchange = "usersvc.test." + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	conn, err := amqp.Dial(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
+	t.Cleanup(func() {
 		if ch, err := conn.Channel(); err == nil {
 			ch.ExchangeDelete(exchange, false, false)
 		}
-	}()
-	if err := ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+		conn.Close()
+	})
+	ch, err := conn.Channel()
 	if err == nil {
-		err = ch.QueueBind(q.Name, "usersvc.user.*", exchange, false, nil)
+		err = ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil)
+	}
+	var q amqp.Queue
+	if err == nil {
+		q, err = ch.QueueDeclare("", false, true, true, false, nil)
+	}
+	if err == nil {
+		err = ch.QueueBind(q.Name, binding, exchange, false, nil)
+	}
+	if err == nil {
+		deliveries, err = ch.Consume(q.Name, "", true, true, false, false, nil)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return raw, exchange, deliveries
+}
 
+// The service relays its changes to RabbitMQ: a registration arrives at a
+// queue bound to the exchange, and /health and /metrics show it.
+func TestServeRelaysToRabbitMQ(t *testing.T) {
+	raw, exchange, deliveries := rabbitQueue(t, "usersvc.user.*")
 	srv := startServer(t, "DATA_DIR="+t.TempDir(), "EVENTS_BROKER_URL="+raw, "EVENTS_EXCHANGE="+exchange, "EVENTS_RELAY_LEASE=2s")
 	code, body := post(t, srv.base+"/api/v1/users/", map[string]any{"email": "ada@example.com", "password": "Analytical#1843", "name": "Ada Lovelace"})
 	if code != 201 {

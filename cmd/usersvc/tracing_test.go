@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-	amqp "github.com/rabbitmq/amqp091-go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -210,42 +207,7 @@ func TestTracingConfig(t *testing.T) {
 // the batch published are its children, and the message carries its
 // traceparent.
 func TestTraceOfAPublishedBatch(t *testing.T) {
-	raw := os.Getenv("USERSVC_TEST_AMQP_URL")
-	if raw == "" {
-		if os.Getenv("USERSVC_REQUIRE_INTEGRATION") != "" {
-			t.Fatal("USERSVC_TEST_AMQP_URL is not set, and USERSVC_REQUIRE_INTEGRATION is")
-		}
-		t.Skip("USERSVC_TEST_AMQP_URL is not set")
-	}
-	exchange := "usersvc.test." + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	conn, err := amqp.Dial(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if ch, err := conn.Channel(); err == nil {
-			ch.ExchangeDelete(exchange, false, false)
-		}
-	}()
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err == nil {
-		err = ch.ExchangeDeclare(exchange, amqp.ExchangeTopic, true, false, false, false, nil)
-	}
-	if err == nil {
-		err = ch.QueueBind(q.Name, "#", exchange, false, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, exchange, deliveries := rabbitQueue(t, "#")
 
 	cfg, err := loadConfig(env("DATA_DIR="+t.TempDir(), "EVENTS_BROKER_URL="+raw, "EVENTS_EXCHANGE="+exchange, "EVENTS_RELAY_LEASE=2s"))
 	if err != nil {

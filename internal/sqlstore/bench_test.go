@@ -149,6 +149,16 @@ func alternate(b *testing.B, s *sqlstore.Store, write func(v bool)) {
 	b.ReportMetric(float64(spent[1])/float64(spent[0]), "event-cost-ratio")
 }
 
+// benchUser creates a user of the benchmarks, at now.
+func benchUser(b *testing.B, s *sqlstore.Store, now time.Time) *usersvc.User {
+	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Bench",
+		Preferences: usersvc.DefaultPreferences(), IsActive: true, CreatedAt: now, UpdatedAt: now}
+	if _, err := s.CreateUser(b.Context(), u, "h"); err != nil {
+		b.Fatal(err)
+	}
+	return u
+}
+
 func benchOutbox(b *testing.B, s *sqlstore.Store) {
 	b.Cleanup(func() { _ = s.Close() })
 	ctx := b.Context()
@@ -156,11 +166,7 @@ func benchOutbox(b *testing.B, s *sqlstore.Store) {
 		b.Fatal(err)
 	}
 	now := time.Now().UTC()
-	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Bench",
-		Preferences: usersvc.DefaultPreferences(), IsActive: true, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.CreateUser(ctx, u, "h"); err != nil {
-		b.Fatal(err)
-	}
+	u := benchUser(b, s, now)
 	alternate(b, s, func(v bool) {
 		if _, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{Email: &v}, now); err != nil {
 			b.Fatal(err)
@@ -186,11 +192,7 @@ func BenchmarkPruneWhileWriting(b *testing.B) {
 		b.Fatal(err)
 	}
 	now := time.Now().UTC()
-	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Bench",
-		Preferences: usersvc.DefaultPreferences(), IsActive: true, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.CreateUser(ctx, u, "h"); err != nil {
-		b.Fatal(err)
-	}
+	u := benchUser(b, s, now)
 	const events = 200_000
 	old := now.Add(-30 * 24 * time.Hour).UnixMicro()
 	prune := func(batch int) (maxWrite, took time.Duration) {
