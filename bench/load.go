@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -97,7 +98,17 @@ func saturateWrk(ctx context.Context, dir, base string, targets []vegeta.Target,
 // (open-loop, with up to 4 × workers in flight), or with rate 0 closed-loop
 // with workers clients. ok tells an expected answer.
 func attack(targets []vegeta.Target, rate, workers int, d time.Duration, ok func(code uint16) bool) result {
-	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Timeout(10 * time.Second), vegeta.MaxBody(256)}
+	// The attacker's own transport, so that its keep-alive connections are
+	// closed when the run ends rather than left to the service's idle
+	// timeout (they would count in the next run's goroutines and files).
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: vegeta.DefaultConnections,
+		MaxConnsPerHost:     vegeta.DefaultMaxConnections,
+	}
+	defer tr.CloseIdleConnections()
+	opts := []func(*vegeta.Attacker){vegeta.Client(&http.Client{Transport: tr}),
+		vegeta.KeepAlive(true), vegeta.Timeout(10 * time.Second), vegeta.MaxBody(256)}
 	if rate == 0 {
 		opts = append(opts, vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)), vegeta.Connections(workers))
 	} else {
