@@ -61,7 +61,16 @@ const (
 	// EventEmailChangeNotice asks the system to tell the old address that
 	// a change of email was asked for (EmailChangeNoticeEventData).
 	EventEmailChangeNotice = "usersvc.email_change.notice"
+	// EventCategoryUpdated and EventCategoryDeleted are changes of a
+	// category's definition, not of a user: their subject is
+	// CategorySubject(key).
+	EventCategoryUpdated = "usersvc.category.updated"
+	EventCategoryDeleted = "usersvc.category.deleted"
 )
+
+// CategorySubject is the subject of the events of the category key:
+// "categories/" and the key, which no user id can be.
+func CategorySubject(key string) string { return "categories/" + key }
 
 // EventTypes lists every event type.
 var EventTypes = []string{
@@ -69,6 +78,7 @@ var EventTypes = []string{
 	EventUserPasswordChanged, EventPreferencesUpdated, EventDeviceRegistered, EventDeviceRemoved,
 	EventPushTokenInvalidated, EventSessionsRevoked, EventPasswordResetRequested,
 	EventVerificationRequested, EventEmailChangeRequested, EventEmailChangeNotice,
+	EventCategoryUpdated, EventCategoryDeleted,
 }
 
 // UserEventData is the data of user.registered, user.updated,
@@ -210,6 +220,32 @@ type EmailChangeNoticeEventData struct {
 	NewEmail  string    `json:"new_email"`
 	Locale    *string   `json:"locale"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// CategoryEventData is the data of category.updated: the category as it
+// now is (created or changed), as GET /api/v1/categories shows it.
+type CategoryEventData struct {
+	Key         string          `json:"key"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Defaults    map[string]bool `json:"defaults"`
+	Required    bool            `json:"required"`
+	Commercial  bool            `json:"commercial"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
+// NewCategoryEventData is the event data of c.
+func NewCategoryEventData(c *Category) CategoryEventData {
+	return CategoryEventData{Key: c.Key, Name: c.Name, Description: c.Description, Defaults: c.Defaults,
+		Required: c.Required, Commercial: c.Commercial, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+}
+
+// CategoryKeyEventData is the data of category.deleted. The users' choices
+// of the category stay, and apply again if a category of the same key is
+// defined.
+type CategoryKeyEventData struct {
+	Key string `json:"key"`
 }
 
 // Reasons of sessions.revoked.

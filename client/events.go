@@ -367,6 +367,10 @@ func newEventData(typ string) any {
 		return new(usersvc.EmailChangeEventData)
 	case usersvc.EventEmailChangeNotice:
 		return new(usersvc.EmailChangeNoticeEventData)
+	case usersvc.EventCategoryUpdated:
+		return new(usersvc.CategoryEventData)
+	case usersvc.EventCategoryDeleted:
+		return new(usersvc.CategoryKeyEventData)
 	}
 	return nil
 }
@@ -411,7 +415,8 @@ func DecodeData[T any](ev usersvc.Event) (T, error) {
 // usersvc.PreferencesEventData, usersvc.DeviceEventData,
 // usersvc.PushTokenInvalidatedEventData, usersvc.SessionsRevokedEventData,
 // usersvc.PasswordResetEventData, usersvc.VerificationEventData,
-// usersvc.EmailChangeEventData or usersvc.EmailChangeNoticeEventData),
+// usersvc.EmailChangeEventData, usersvc.EmailChangeNoticeEventData,
+// usersvc.CategoryEventData or usersvc.CategoryKeyEventData),
 // for a type switch. Its errors are those of DecodeData.
 func EventData(ev usersvc.Event) (any, error) {
 	switch newEventData(ev.Type).(type) {
@@ -435,6 +440,10 @@ func EventData(ev usersvc.Event) (any, error) {
 		return DecodeData[usersvc.EmailChangeEventData](ev)
 	case *usersvc.EmailChangeNoticeEventData:
 		return DecodeData[usersvc.EmailChangeNoticeEventData](ev)
+	case *usersvc.CategoryEventData:
+		return DecodeData[usersvc.CategoryEventData](ev)
+	case *usersvc.CategoryKeyEventData:
+		return DecodeData[usersvc.CategoryKeyEventData](ev)
 	}
 	return DecodeData[struct{}](ev) // the unknown type's error
 }

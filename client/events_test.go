@@ -66,6 +66,10 @@ func sampleData() map[string]any {
 			Token: "q3Jt0bU5mX2Jm7Kq1dQv4Qx8C0yZpL9sTnWf6hRa2Eo", ExpiresAt: eventTime.Add(time.Hour)},
 		usersvc.EventEmailChangeNotice: usersvc.EmailChangeNoticeEventData{UserID: userA, Email: "grace@example.com", NewEmail: "grace@navy.example",
 			ExpiresAt: eventTime.Add(time.Hour)},
+		usersvc.EventCategoryUpdated: usersvc.CategoryEventData{Key: "marketing", Name: "Marketing", Description: "News and offers",
+			Defaults: map[string]bool{"email": true, "push": false, "sms": false, "in_app": true}, Commercial: true,
+			CreatedAt: eventTime.Add(-time.Hour), UpdatedAt: eventTime},
+		usersvc.EventCategoryDeleted: usersvc.CategoryKeyEventData{Key: "marketing"},
 	}
 }
 
@@ -92,6 +96,10 @@ func decodeAs(ev usersvc.Event, want any) (any, error) {
 		return client.DecodeData[usersvc.EmailChangeEventData](ev)
 	case usersvc.EmailChangeNoticeEventData:
 		return client.DecodeData[usersvc.EmailChangeNoticeEventData](ev)
+	case usersvc.CategoryEventData:
+		return client.DecodeData[usersvc.CategoryEventData](ev)
+	case usersvc.CategoryKeyEventData:
+		return client.DecodeData[usersvc.CategoryKeyEventData](ev)
 	}
 	return nil, fmt.Errorf("no case for %T", want)
 }

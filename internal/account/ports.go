@@ -173,7 +173,7 @@ type Categories interface {
 	// reports whether it created it.
 	PutCategory(ctx context.Context, c *usersvc.Category, now time.Time) (created bool, err error)
 	// DeleteCategory removes the category, or ENotFound.
-	DeleteCategory(ctx context.Context, key string) error
+	DeleteCategory(ctx context.Context, key string, now time.Time) error
 }
 
 // Devices keeps the push-token records of users, under the rules of Users.

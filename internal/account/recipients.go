@@ -99,7 +99,7 @@ func (s *Service) DeleteCategory(ctx context.Context, p Principal, key string) e
 	if err := s.requireScope(ctx, p, ScopeCategoriesWrite, true); err != nil {
 		return err
 	}
-	err := s.cats.DeleteCategory(ctx, key)
+	err := s.cats.DeleteCategory(ctx, key, s.clock())
 	if isNotFound(err) {
 		return &usersvc.Error{Code: usersvc.ENotFound, Message: MsgCategoryNotFound, Err: err}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/usersvc/usersvc"
 	"github.com/usersvc/usersvc/internal/account"
 	"github.com/usersvc/usersvc/internal/unsubscribe"
 )
@@ -655,6 +656,19 @@ func TestOpenAPIRecipientResponses(t *testing.T) {
 	v.do(200, "PUT", "/api/v1/categories/marketing", map[string]any{"name": "Marketing"}, admin...)
 	v.do(400, "POST", "/api/v1/unsubscribe/"+tok, "List-Unsubscribe=One-Click", form...)
 	v.do(200, "PATCH", prefs, map[string]any{"quiet_hours": nil}, auth...)
+
+	// The change feed holds the events of all of the above, users' and
+	// categories' alike, each matching exactly one variant of Event.
+	page := v.do(200, "GET", "/api/v1/events?after=0&limit=1000", nil, "X-Service-API-Key", feedKey)
+	types := map[string]int{}
+	for _, e := range page.Body["data"].([]any) {
+		types[e.(map[string]any)["type"].(string)]++
+	}
+	for _, typ := range []string{usersvc.EventUserRegistered, usersvc.EventPreferencesUpdated, usersvc.EventCategoryUpdated, usersvc.EventCategoryDeleted} {
+		if types[typ] == 0 {
+			t.Errorf("the feed has no %s event: %v", typ, types)
+		}
+	}
 
 	// A server without one-click unsubscribe.
 	off := newOAValidator(t, newHarness(t))

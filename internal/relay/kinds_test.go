@@ -24,7 +24,7 @@ import (
 // is disabled (its sessions end) and enabled; a session ends, a refresh
 // token is reused (its session ends); a asks for a password reset and
 // uses it, verifies its email and changes it; a is deleted; "c" is imported with a
-// device. Subjects are named by the order of their first event.
+// device; category "d" is defined, changed and deleted. Subjects are named by the order of their first event.
 var kindsSequence = []struct {
 	typ string
 	who string
@@ -58,6 +58,9 @@ var kindsSequence = []struct {
 	{usersvc.EventUserDeleted, "a"},
 	{usersvc.EventUserRegistered, "c"},
 	{usersvc.EventDeviceRegistered, "c"},
+	{usersvc.EventCategoryUpdated, "d"},
+	{usersvc.EventCategoryUpdated, "d"},
+	{usersvc.EventCategoryDeleted, "d"},
 }
 
 // Every kind of change, made through the store while the relay runs,

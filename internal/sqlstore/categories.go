@@ -45,8 +45,8 @@ func (s *Store) Category(ctx context.Context, key string) (*usersvc.Category, er
 }
 
 // PutCategory creates the category c.Key or replaces what it says (its
-// creation time stays), and reports whether it created it. It sets c's
-// timestamps to the stored ones.
+// creation time stays), writes category.updated, and reports whether it
+// created it. It sets c's timestamps to the stored ones.
 func (s *Store) PutCategory(ctx context.Context, c *usersvc.Category, now time.Time) (created bool, err error) {
 	if !goodText(c.Key, c.Name, c.Description) {
 		return false, badText("category")
@@ -69,6 +69,9 @@ func (s *Store) PutCategory(ctx context.Context, c *usersvc.Category, now time.T
 			RETURNING `+categoryColumns,
 			c.Key, c.Name, c.Description, d[usersvc.ChannelEmail], d[usersvc.ChannelPush], d[usersvc.ChannelSMS],
 			d[usersvc.ChannelInApp], c.Required, c.Commercial, s.d.Time(now), s.d.Time(now))
+		if err == nil {
+			t.emit(usersvc.EventCategoryUpdated, usersvc.CategorySubject(stored.Key), now, usersvc.NewCategoryEventData(&stored))
+		}
 		return err
 	})
 	if err == nil {
@@ -77,14 +80,23 @@ func (s *Store) PutCategory(ctx context.Context, c *usersvc.Category, now time.T
 	return created, err
 }
 
-// DeleteCategory removes the category, or ENotFound. The users' choices
-// about it stay stored (and apply again if the key is defined again).
-func (s *Store) DeleteCategory(ctx context.Context, key string) error {
+// DeleteCategory removes the category, or ENotFound, and writes
+// category.deleted. The users' choices about it stay stored (and apply
+// again if the key is defined again).
+func (s *Store) DeleteCategory(ctx context.Context, key string, now time.Time) error {
 	if !goodText(key) {
 		return notFound(msgCategoryNotFound)
 	}
-	_, err := s.execTx(ctx, "delete category", msgCategoryNotFound, `DELETE FROM categories WHERE key = ?`, key)
-	return err
+	return s.inTx(ctx, "delete category", func(t *tx) error {
+		n, err := t.exec(`DELETE FROM categories WHERE key = ?`, key)
+		if err == nil && n == 0 {
+			err = notFound(msgCategoryNotFound)
+		}
+		if err == nil {
+			t.emit(usersvc.EventCategoryDeleted, usersvc.CategorySubject(key), ts(now), usersvc.CategoryKeyEventData{Key: key})
+		}
+		return err
+	})
 }
 
 // categoriesCol scans a user's category choices from their JSON text.

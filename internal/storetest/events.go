@@ -221,6 +221,33 @@ func testEvents(t *testing.T, s *sqlstore.Store) {
 		t.Fatal(err)
 	}
 	wantEvents(t, s, p, ev(usersvc.EventUserRegistered, imp.ID), ev(usersvc.EventDeviceRegistered, imp.ID))
+
+	// A category defined, changed and deleted: events of the category, not
+	// of a user; deleting an unknown one writes none.
+	cat := "ev-news"
+	p = lastPosition(t, s)
+	for i, name := range []string{"News", "Newsletter"} {
+		c := &usersvc.Category{Key: cat, Name: name, Defaults: map[string]bool{usersvc.ChannelEmail: true, usersvc.ChannelPush: false,
+			usersvc.ChannelSMS: false, usersvc.ChannelInApp: true}, Commercial: true}
+		if _, err := s.PutCategory(ctx, c, at(21+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteCategory(ctx, "ev-nothing", at(23)); usersvc.ErrorCode(err) != usersvc.ENotFound {
+		t.Fatalf("DeleteCategory of an unknown key = %v", err)
+	}
+	if err := s.DeleteCategory(ctx, cat, at(24)); err != nil {
+		t.Fatal(err)
+	}
+	subject := usersvc.CategorySubject(cat)
+	evs = wantEvents(t, s, p, ev(usersvc.EventCategoryUpdated, subject), ev(usersvc.EventCategoryUpdated, subject), ev(usersvc.EventCategoryDeleted, subject))
+	if d := data[usersvc.CategoryEventData](t, evs[1]); d.Key != cat || d.Name != "Newsletter" || !d.Commercial || d.Required ||
+		!d.Defaults[usersvc.ChannelEmail] || d.Defaults[usersvc.ChannelPush] || !d.CreatedAt.Equal(at(21)) || !d.UpdatedAt.Equal(at(22)) {
+		t.Errorf("category.updated data = %+v", d)
+	}
+	if d := data[usersvc.CategoryKeyEventData](t, evs[2]); d.Key != cat || !evs[2].Time.Equal(at(24)) {
+		t.Errorf("category.deleted = %+v, data %+v", evs[2], d)
+	}
 }
 
 // testEventTraceParent: an event written under a traced request carries

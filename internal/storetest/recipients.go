@@ -47,14 +47,14 @@ func testCategories(t *testing.T, s *sqlstore.Store) {
 	if err != nil || len(cs) != 2 || cs[0].Key != "marketing" || cs[1].Key != "security" || !cs[1].Required {
 		t.Fatalf("Categories = %+v, %v", cs, err)
 	}
-	if err := s.DeleteCategory(ctx, "marketing"); err != nil {
+	if err := s.DeleteCategory(ctx, "marketing", at(9)); err != nil {
 		t.Fatal(err)
 	}
 	for _, key := range []string{"marketing", "nope", "bad\x00key", "\xff"} {
 		if _, err := s.Category(ctx, key); usersvc.ErrorCode(err) != usersvc.ENotFound {
 			t.Errorf("Category(%q) = %v, want ENotFound", key, err)
 		}
-		if err := s.DeleteCategory(ctx, key); usersvc.ErrorCode(err) != usersvc.ENotFound {
+		if err := s.DeleteCategory(ctx, key, at(9)); usersvc.ErrorCode(err) != usersvc.ENotFound {
 			t.Errorf("DeleteCategory(%q) = %v, want ENotFound", key, err)
 		}
 	}
