@@ -9,7 +9,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -464,31 +463,3 @@ func (nopObserver) EventsPublished(int)               {}
 func (nopObserver) EventPublishFailed()               {}
 func (nopObserver) EventBacklog(int64, time.Duration) {}
 func (nopObserver) EventRelayLeading(bool)            {}
-
-// maxLinks bounds the links of a publish span (OpenTelemetry's SDK keeps
-// 128 by default).
-const maxLinks = 128
-
-// origins links a batch's span to the traces of the requests that wrote
-// its events (their traceparent), each trace once, at most maxLinks; none
-// without a tracer.
-func (r *Relay) origins(events []usersvc.Event) []trace.Link {
-	if !r.traced {
-		return nil
-	}
-	var links []trace.Link
-	seen := map[trace.TraceID]bool{}
-	for _, ev := range events {
-		if ev.TraceParent == "" || len(links) == maxLinks {
-			continue
-		}
-		sc := trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(),
-			propagation.MapCarrier{"traceparent": ev.TraceParent}))
-		if sc.IsValid() && !seen[sc.TraceID()] {
-			seen[sc.TraceID()] = true
-			links = append(links, trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{
-				attribute.Int64("usersvc.events.position", ev.Position)}})
-		}
-	}
-	return links
-}

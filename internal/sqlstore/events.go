@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/usersvc/usersvc"
@@ -42,11 +43,12 @@ const eventParams = 6
 // traceParent is the W3C traceparent of the span in ctx, for the event's
 // distributed tracing extension; nil (NULL) without one.
 func traceParent(ctx context.Context) any {
-	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return nil
 	}
-	return "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+	c := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, c)
+	return c.Get("traceparent")
 }
 
 // eventsInsert returns the statement, and its arguments, that writes the
