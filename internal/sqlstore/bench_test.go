@@ -34,25 +34,29 @@ import (
 //	go test -run '^$' -bench OutboxCost -benchtime 3000x ./internal/sqlstore/
 func BenchmarkOutboxCost(b *testing.B) { onEachStore(b, benchOutbox) }
 
-// onEachStore runs bench on a new SQLite store and, with
-// USERSVC_TEST_POSTGRES_URL, on a new PostgreSQL database.
-func onEachStore(b *testing.B, bench func(*testing.B, *sqlstore.Store)) {
-	b.Run("sqlite", func(b *testing.B) {
-		s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+// onEachStore runs fn, a test or a benchmark, on a new SQLite store and on
+// a new PostgreSQL database (skipped without USERSVC_TEST_POSTGRES_URL,
+// unless the integration tests are required). fn migrates and closes it.
+func onEachStore[T interface {
+	testing.TB
+	Run(name string, f func(T)) bool
+}](tb T, fn func(T, *sqlstore.Store)) {
+	tb.Run("sqlite", func(tb T) {
+		s, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "usersvc.db"))
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
-		bench(b, s)
+		fn(tb, s)
 	})
-	b.Run("postgres", func(b *testing.B) {
-		if os.Getenv("USERSVC_TEST_POSTGRES_URL") == "" {
-			b.Skip("USERSVC_TEST_POSTGRES_URL is not set")
+	tb.Run("postgres", func(tb T) {
+		if os.Getenv(pgtest.EnvURL) == "" && os.Getenv(pgtest.EnvRequire) == "" {
+			tb.Skip(pgtest.EnvURL + " is not set")
 		}
-		s, err := postgres.Open(b.Context(), pgtest.NewDatabase(b))
+		s, err := postgres.Open(tb.Context(), pgtest.NewDatabase(tb))
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
-		bench(b, s)
+		fn(tb, s)
 	})
 }
 
@@ -149,12 +153,13 @@ func alternate(b *testing.B, s *sqlstore.Store, write func(v bool)) {
 	b.ReportMetric(float64(spent[1])/float64(spent[0]), "event-cost-ratio")
 }
 
-// benchUser creates a user of the benchmarks, at now.
-func benchUser(b *testing.B, s *sqlstore.Store, now time.Time) *usersvc.User {
-	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Bench",
+// newUser creates a user of these tests and benchmarks, named name, at
+// now; the store writes its one event.
+func newUser(tb testing.TB, s *sqlstore.Store, name string, now time.Time) *usersvc.User {
+	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: name,
 		Preferences: usersvc.DefaultPreferences(), IsActive: true, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.CreateUser(b.Context(), u, "h"); err != nil {
-		b.Fatal(err)
+	if _, err := s.CreateUser(tb.Context(), u, "h"); err != nil {
+		tb.Fatal(err)
 	}
 	return u
 }
@@ -166,7 +171,7 @@ func benchOutbox(b *testing.B, s *sqlstore.Store) {
 		b.Fatal(err)
 	}
 	now := time.Now().UTC()
-	u := benchUser(b, s, now)
+	u := newUser(b, s, "Bench", now)
 	alternate(b, s, func(v bool) {
 		if _, err := s.UpdatePreferences(ctx, u.ID, usersvc.PreferencesPatch{Email: &v}, now); err != nil {
 			b.Fatal(err)
@@ -192,7 +197,7 @@ func BenchmarkPruneWhileWriting(b *testing.B) {
 		b.Fatal(err)
 	}
 	now := time.Now().UTC()
-	u := benchUser(b, s, now)
+	u := newUser(b, s, "Bench", now)
 	const events = 200_000
 	old := now.Add(-30 * 24 * time.Hour).UnixMicro()
 	prune := func(batch int) (maxWrite, took time.Duration) {

@@ -1,44 +1,21 @@
 package sqlstore_test
 
 import (
-	"os"
-	"path/filepath"
+	"path"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/usersvc/usersvc"
-	"github.com/usersvc/usersvc/internal/pgtest"
-	"github.com/usersvc/usersvc/internal/postgres"
-	"github.com/usersvc/usersvc/internal/sqlite"
 	"github.com/usersvc/usersvc/internal/sqlstore"
 )
 
 // The insert of events is prepared after the first write with as many
 // events, where the dialect asks for it (SQLite), and the writes after it
 // run it prepared; PostgreSQL leaves it to pgx's own cache.
-func TestEventInsertPrepared(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "usersvc.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkEventInsertPrepared(t, s, true)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		if os.Getenv(pgtest.EnvURL) == "" && os.Getenv(pgtest.EnvRequire) == "" {
-			t.Skip(pgtest.EnvURL + " is not set")
-		}
-		s, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkEventInsertPrepared(t, s, false)
-	})
-}
+func TestEventInsertPrepared(t *testing.T) { onEachStore(t, checkEventInsertPrepared) }
 
-func checkEventInsertPrepared(t *testing.T, s *sqlstore.Store, prepared bool) {
+func checkEventInsertPrepared(t *testing.T, s *sqlstore.Store) {
+	prepared := path.Base(t.Name()) == "sqlite" // PostgreSQL: pgx's cache
 	ctx := t.Context()
 	t.Cleanup(func() { _ = s.Close() })
 	if err := s.Migrate(ctx); err != nil {
@@ -48,11 +25,7 @@ func checkEventInsertPrepared(t *testing.T, s *sqlstore.Store, prepared bool) {
 		t.Fatal("the insert of one event is prepared before any write")
 	}
 	now := time.Now().UTC()
-	u := &usersvc.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Name: "Prepared",
-		Preferences: usersvc.DefaultPreferences(), IsActive: true, CreatedAt: now, UpdatedAt: now}
-	if _, err := s.CreateUser(ctx, u, "h"); err != nil { // one event
-		t.Fatal(err)
-	}
+	u := newUser(t, s, "Prepared", now) // one event
 	if got := sqlstore.EventStmtPrepared(s, 1); got != prepared {
 		t.Fatalf("after a write of one event, prepared = %v, want %v", got, prepared)
 	}
